@@ -1,0 +1,102 @@
+package trainyard
+
+import "time"
+
+// JobStatus is the status of a job, with the reference system's names (SPEC §3.4).
+type JobStatus string
+
+const (
+	JobStarting        JobStatus = "Starting"        // accepted
+	JobQueued          JobStatus = "Queued"          // waiting for a node; WaitReason says why
+	JobPreparing       JobStatus = "Preparing"       // placed on a node, code being unpacked
+	JobRunning         JobStatus = "Running"         // the command runs
+	JobFinalizing      JobStatus = "Finalizing"      // the command ended, outputs are uploaded
+	JobCancelRequested JobStatus = "CancelRequested" // cancel asked, the node is stopping it
+	JobCompleted       JobStatus = "Completed"
+	JobFailed          JobStatus = "Failed"
+	JobCanceled        JobStatus = "Canceled"
+)
+
+// Terminal reports whether s is final.
+func (s JobStatus) Terminal() bool {
+	return s == JobCompleted || s == JobFailed || s == JobCanceled
+}
+
+// OnNode reports whether a job in status s occupies a node.
+func (s JobStatus) OnNode() bool {
+	return s == JobPreparing || s == JobRunning || s == JobFinalizing || s == JobCancelRequested
+}
+
+// CanBecome reports whether a job may move from s to next. Terminal states are final; a job
+// never goes back to the queue except through a retry, which is a new attempt.
+func (s JobStatus) CanBecome(next JobStatus) bool {
+	if s.Terminal() {
+		return false
+	}
+	switch next {
+	case JobQueued:
+		return s == JobStarting
+	case JobPreparing:
+		return s == JobQueued
+	case JobRunning:
+		return s == JobPreparing
+	case JobFinalizing:
+		return s == JobRunning || s == JobCancelRequested
+	case JobCancelRequested:
+		return s != JobStarting && s != JobQueued
+	case JobCompleted:
+		return s == JobRunning || s == JobFinalizing
+	case JobFailed, JobCanceled:
+		return true
+	}
+	return false
+}
+
+// Wait reasons carried by every queued job, so nothing waits silently.
+const (
+	WaitWaitingForNodes = "WaitingForNodes" // the autoscaler is bringing nodes
+	WaitNodesBusy       = "NodesBusy"       // the cluster is at max and every node is busy
+	WaitComputeFailed   = "ComputeFailed"   // the target is in Failed state
+	WaitLocalBusy       = "LocalBusy"       // the server's own machine runs other jobs
+)
+
+// Job is one command job of a workspace.
+type Job struct {
+	Workspace      string
+	Name           string
+	DisplayName    string
+	ExperimentName string
+	Description    string
+	Tags           map[string]string
+	Compute        string // a compute name, or "local"
+
+	Command       string // with inputs substituted
+	Environment   map[string]string
+	Snapshot      string // content hash of the code snapshot, empty without code
+	Timeout       time.Duration
+	InstanceCount int
+
+	Status     JobStatus
+	WaitReason string
+	Node       string
+	ExitCode   *int
+	Error      *JobError
+
+	CreatedAt time.Time
+	StartedAt time.Time
+	EndedAt   time.Time
+}
+
+// JobError says why a job failed or was canceled by the system.
+type JobError struct {
+	Code    string
+	Message string
+}
+
+// Job error codes.
+const (
+	ErrUserError  = "UserError"  // the command exited non-zero
+	ErrJobTimeout = "JobTimeout" // limits.timeout was reached
+	ErrNodeLost   = "NodeLost"   // the node stopped answering
+	ErrSystem     = "SystemError"
+)
