@@ -1,0 +1,59 @@
+package api
+
+// RegisterRequest is what a new node's agent sends, authenticated with its one-time join token.
+type RegisterRequest struct {
+	NodeID  string `json:"node_id"`
+	Address string `json:"address"`
+	Port    int    `json:"port"`
+}
+
+// RegisterResponse gives the agent its own token.
+type RegisterResponse struct {
+	NodeToken string `json:"node_token"`
+}
+
+// SyncRequest is the agent's heartbeat: what it is running. When Wait is set and the node has
+// nothing to do, the server holds the request until there is work or Wait milliseconds pass.
+type SyncRequest struct {
+	Running []int64 `json:"running"`
+	WaitMS  int     `json:"wait_ms,omitempty"`
+}
+
+// SyncResponse tells the agent what to do next.
+type SyncResponse struct {
+	Assignment *Assignment `json:"assignment,omitempty"`
+	// Stop lists running jobs the agent must stop (cancel requested, or no longer its own).
+	Stop []int64 `json:"stop,omitempty"`
+	// IntervalMS is how long the agent waits before its next sync.
+	IntervalMS int `json:"interval_ms"`
+}
+
+// Assignment is a job for the agent to run.
+type Assignment struct {
+	JobID       int64             `json:"job_id"`
+	Workspace   string            `json:"workspace"`
+	Name        string            `json:"name"`
+	Command     string            `json:"command"`
+	Env         map[string]string `json:"env"`
+	HasSnapshot bool              `json:"has_snapshot"`
+	TimeoutMS   int64             `json:"timeout_ms,omitempty"`
+	RunToken    string            `json:"run_token"`
+	Outputs     []string          `json:"outputs,omitempty"`
+}
+
+// StatusRequest reports a job's progress on its node: Running or Finalizing.
+type StatusRequest struct {
+	Status string `json:"status"`
+}
+
+// FinishRequest reports how a job ended on its node.
+type FinishRequest struct {
+	ExitCode *int      `json:"exit_code,omitempty"`
+	Canceled bool      `json:"canceled,omitempty"`
+	Error    *JobError `json:"error,omitempty"`
+}
+
+// LogAppendResponse says how many bytes of the log the server holds.
+type LogAppendResponse struct {
+	Size int64 `json:"size"`
+}

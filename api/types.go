@@ -1,0 +1,270 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrorBody is the body of every non-2xx response.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
+// Error is an API error; Code is one of the trainyard error codes ("invalid", "not_found", …).
+type Error struct {
+	Status    int    `json:"-"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// ComputeSpec is the Azure ML v2 compute YAML (type amlcompute), also the create request.
+type ComputeSpec struct {
+	Schema                  string            `json:"$schema,omitempty"`
+	Name                    string            `json:"name"`
+	Type                    string            `json:"type"`
+	Description             string            `json:"description,omitempty"`
+	Tags                    map[string]string `json:"tags,omitempty"`
+	Location                string            `json:"location,omitempty"`
+	Size                    string            `json:"size,omitempty"`
+	Tier                    string            `json:"tier,omitempty"`
+	MinInstances            *int              `json:"min_instances,omitempty"`
+	MaxInstances            *int              `json:"max_instances,omitempty"`
+	IdleTimeBeforeScaleDown *Seconds          `json:"idle_time_before_scale_down,omitempty"`
+}
+
+// Compute is a compute target as the API returns it.
+type Compute struct {
+	Name               string            `json:"name"`
+	Workspace          string            `json:"workspace"`
+	Type               string            `json:"computeType"`
+	Location           string            `json:"computeLocation"`
+	Description        string            `json:"description,omitempty"`
+	Tags               map[string]string `json:"tags,omitempty"`
+	ProvisioningState  string            `json:"provisioningState"`
+	ProvisioningErrors []string          `json:"provisioningErrors,omitempty"`
+	CreatedOn          time.Time         `json:"createdOn"`
+	ModifiedOn         time.Time         `json:"modifiedOn"`
+	Properties         ComputeProperties `json:"properties"`
+}
+
+// ComputeProperties are the cluster's settings and live status (SPEC §1.2, §3.2).
+type ComputeProperties struct {
+	VMSize           string          `json:"vmSize"`
+	VMPriority       string          `json:"vmPriority"`
+	ScaleSettings    ScaleSettings   `json:"scaleSettings"`
+	AllocationState  string          `json:"allocationState"`
+	CurrentNodeCount int             `json:"currentNodeCount"`
+	TargetNodeCount  int             `json:"targetNodeCount"`
+	NodeStateCounts  NodeStateCounts `json:"nodeStateCounts"`
+	Nodes            []Node          `json:"nodes,omitempty"`
+	RecentEvents     []Event         `json:"recentEvents,omitempty"`
+}
+
+// ScaleSettings of a cluster; the idle time is an ISO-8601 duration such as "PT120S".
+type ScaleSettings struct {
+	MinNodeCount                int    `json:"minNodeCount"`
+	MaxNodeCount                int    `json:"maxNodeCount"`
+	NodeIdleTimeBeforeScaleDown string `json:"nodeIdleTimeBeforeScaleDown"`
+}
+
+// NodeStateCounts counts a cluster's nodes by state.
+type NodeStateCounts struct {
+	Idle      int `json:"idleNodeCount"`
+	Running   int `json:"runningNodeCount"`
+	Preparing int `json:"preparingNodeCount"`
+	Unusable  int `json:"unusableNodeCount"`
+	Leaving   int `json:"leavingNodeCount"`
+	Preempted int `json:"preemptedNodeCount"`
+}
+
+// Node is one node of a cluster (listNodes).
+type Node struct {
+	ID          string `json:"nodeId"`
+	Address     string `json:"privateIpAddress"`
+	Port        int    `json:"port"`
+	State       string `json:"nodeState"`
+	RunID       string `json:"runId,omitempty"`
+	IdleSeconds int64  `json:"idleSeconds,omitempty"`
+}
+
+// Event is one entry in a compute's history.
+type Event struct {
+	ID      int64     `json:"id"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`
+	Message string    `json:"message"`
+}
+
+// VMSize is one entry of a location's catalog (vmSizes).
+type VMSize struct {
+	Name               string  `json:"name"`
+	Family             string  `json:"family"`
+	VCPUs              int     `json:"vCPUs"`
+	MemoryGB           float64 `json:"memoryGB"`
+	GPUs               int     `json:"gpus"`
+	LowPriorityCapable bool    `json:"lowPriorityCapable"`
+}
+
+// JobSpec is the Azure ML v2 command-job YAML. On the wire, Code holds the ID of an uploaded
+// snapshot instead of a local folder.
+type JobSpec struct {
+	Schema               string            `json:"$schema,omitempty"`
+	Type                 string            `json:"type,omitempty"`
+	Name                 string            `json:"name,omitempty"`
+	DisplayName          string            `json:"display_name,omitempty"`
+	ExperimentName       string            `json:"experiment_name,omitempty"`
+	Description          string            `json:"description,omitempty"`
+	Tags                 map[string]string `json:"tags,omitempty"`
+	Command              string            `json:"command"`
+	Code                 string            `json:"code,omitempty"`
+	Environment          any               `json:"environment,omitempty"`
+	EnvironmentVariables map[string]string `json:"environment_variables,omitempty"`
+	Compute              string            `json:"compute,omitempty"`
+	Inputs               map[string]any    `json:"inputs,omitempty"`
+	Outputs              map[string]any    `json:"outputs,omitempty"`
+	Resources            *Resources        `json:"resources,omitempty"`
+	Limits               *Limits           `json:"limits,omitempty"`
+	Distribution         any               `json:"distribution,omitempty"`
+}
+
+// Resources of a job.
+type Resources struct {
+	InstanceCount int    `json:"instance_count,omitempty"`
+	InstanceType  string `json:"instance_type,omitempty"`
+	ShmSize       string `json:"shm_size,omitempty"`
+	DockerArgs    string `json:"docker_args,omitempty"`
+}
+
+// Limits of a job.
+type Limits struct {
+	Timeout *Seconds `json:"timeout,omitempty"`
+}
+
+// Job is a job as the API returns it.
+type Job struct {
+	Name           string            `json:"name"`
+	Workspace      string            `json:"workspace"`
+	DisplayName    string            `json:"display_name"`
+	ExperimentName string            `json:"experiment_name"`
+	Description    string            `json:"description,omitempty"`
+	Tags           map[string]string `json:"tags,omitempty"`
+	Compute        string            `json:"compute"`
+	Command        string            `json:"command"`
+	// EnvironmentVariables lists the names only: values may be secrets and never leave the server.
+	EnvironmentVariables []string           `json:"environment_variables,omitempty"`
+	Code                 string             `json:"code,omitempty"`
+	InstanceCount        int                `json:"instance_count"`
+	Timeout              string             `json:"timeout,omitempty"`
+	Status               string             `json:"status"`
+	WaitReason           string             `json:"waitReason,omitempty"`
+	Node                 string             `json:"node,omitempty"`
+	ExitCode             *int               `json:"exitCode,omitempty"`
+	Error                *JobError          `json:"error,omitempty"`
+	CreatedAt            time.Time          `json:"createdAt"`
+	StartedAt            *time.Time         `json:"startedAt,omitempty"`
+	EndedAt              *time.Time         `json:"endedAt,omitempty"`
+	Metrics              map[string]float64 `json:"metrics,omitempty"`
+}
+
+// JobError says why a job failed.
+type JobError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Metric is one logged value.
+type Metric struct {
+	Name  string     `json:"name"`
+	Value float64    `json:"value"`
+	Step  *int64     `json:"step"`
+	Time  *time.Time `json:"time,omitempty"`
+}
+
+// MetricsBody is what a job posts to /v1/run/metrics.
+type MetricsBody struct {
+	Metrics []Metric `json:"metrics"`
+}
+
+// Snapshot is an uploaded code snapshot.
+type Snapshot struct {
+	ID    string `json:"id"`
+	Bytes int64  `json:"bytes"`
+}
+
+// Seconds is a duration written either as a number of seconds (120) or as an ISO-8601 duration
+// ("PT2M", "PT120S", "P1DT2H"); it marshals as whole seconds.
+type Seconds struct{ time.Duration }
+
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return []byte(strconv.FormatInt(int64(s.Duration/time.Second), 10)), nil
+}
+
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	var n float64
+	if err := json.Unmarshal(b, &n); err == nil {
+		s.Duration = time.Duration(n * float64(time.Second))
+		return nil
+	}
+	var str string
+	if err := json.Unmarshal(b, &str); err != nil {
+		return fmt.Errorf("want seconds or an ISO-8601 duration like PT2M, got %s", b)
+	}
+	d, err := ParseDuration(str)
+	s.Duration = d
+	return err
+}
+
+// ParseDuration reads a number of seconds or an ISO-8601 duration (days, hours, minutes,
+// seconds; no years or months).
+func ParseDuration(v string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	bad := fmt.Errorf("%q is neither seconds nor an ISO-8601 duration like PT2M or P1DT12H", v)
+	u := strings.ToUpper(v)
+	if !strings.HasPrefix(u, "P") || len(u) < 3 {
+		return 0, bad
+	}
+	var d time.Duration
+	inTime := false
+	num := ""
+	for _, c := range u[1:] {
+		switch {
+		case c == 'T':
+			inTime = true
+		case c >= '0' && c <= '9' || c == '.':
+			num += string(c)
+		default:
+			f, err := strconv.ParseFloat(num, 64)
+			if err != nil {
+				return 0, bad
+			}
+			unit := map[string]time.Duration{"D": 24 * time.Hour, "W": 7 * 24 * time.Hour, "TH": time.Hour, "TM": time.Minute, "TS": time.Second}
+			key := string(c)
+			if inTime {
+				key = "T" + key
+			}
+			mult, ok := unit[key]
+			if !ok {
+				return 0, bad
+			}
+			d += time.Duration(f * float64(mult))
+			num = ""
+		}
+	}
+	if num != "" {
+		return 0, bad
+	}
+	return d, nil
+}
+
+// ISODuration writes d as an ISO-8601 duration of whole seconds, e.g. "PT120S".
+func ISODuration(d time.Duration) string {
+	return fmt.Sprintf("PT%dS", int64(d/time.Second))
+}

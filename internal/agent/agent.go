@@ -1,0 +1,221 @@
+// Package agent is the program on every node: it registers with the server, syncs (heartbeat
+// and lease in one call), runs the jobs placed on its node through a driver, streams their logs,
+// uploads their outputs and reports how they ended. It keeps running its work while the server
+// is away, and picks its tasks up again after its own restart.
+//
+// It speaks to the server only through package api; it must not import the store.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/trainyard/trainyard/api"
+	"github.com/trainyard/trainyard/internal/driver"
+)
+
+// Config is what an agent needs.
+type Config struct {
+	ServerURL string
+	NodeID    string
+	// JoinToken is presented once, at the first start; the node token it earns is kept in
+	// WorkDir, so a restarted agent does not need it again.
+	JoinToken string
+	// NodeToken skips registration (the server's own agent for the local target).
+	NodeToken string
+	WorkDir   string
+	Address   string
+	Driver    driver.Driver
+	// HelperDir holds the Python helper put on the jobs' PYTHONPATH; empty for none.
+	HelperDir string
+	// StopGrace is how long a stopped job gets between SIGTERM and SIGKILL.
+	StopGrace time.Duration
+	Log       *slog.Logger
+}
+
+// Agent runs one node's work.
+type Agent struct {
+	cfg    Config
+	client *api.Client
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	running map[int64]*run // by job ID
+	wg      sync.WaitGroup
+}
+
+// New returns an agent; Run starts it.
+func New(cfg Config) *Agent {
+	if cfg.StopGrace == 0 {
+		cfg.StopGrace = 10 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Agent{cfg: cfg, client: api.NewClient(cfg.ServerURL, cfg.NodeToken), log: cfg.Log.With("node_id", cfg.NodeID),
+		running: map[int64]*run{}}
+}
+
+// ErrReleased means the server no longer knows this node: it was released or deleted.
+var ErrReleased = errors.New("agent: the server no longer knows this node")
+
+// Run registers if needed, re-attaches the tasks it was running, then syncs until ctx ends.
+// Running tasks are not stopped when ctx ends: they belong to the node, not to this process.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := os.MkdirAll(a.cfg.WorkDir, 0o700); err != nil {
+		return err
+	}
+	if err := a.authenticate(ctx); err != nil {
+		return err
+	}
+	a.reattach(ctx)
+	defer a.wg.Wait()
+	var b backoff
+	for {
+		resp, err := a.client.Sync(ctx, api.SyncRequest{Running: a.runningIDs(), WaitMS: 10000})
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case api.HasCode(err, "unauthenticated"):
+			a.log.Info("the server no longer knows this node; stopping")
+			return ErrReleased
+		case err != nil:
+			d := b.next()
+			a.log.Warn("sync failed; retrying", "err", err, "in", d)
+			sleep(ctx, d)
+			continue
+		}
+		b.reset()
+		for _, id := range resp.Stop {
+			a.stop(id)
+		}
+		if as := resp.Assignment; as != nil {
+			a.start(ctx, *as, nil)
+		}
+		sleep(ctx, time.Duration(resp.IntervalMS)*time.Millisecond)
+	}
+}
+
+// authenticate finds the node token: given, kept from an earlier start, or earned now with
+// the join token.
+func (a *Agent) authenticate(ctx context.Context) error {
+	if a.cfg.NodeToken != "" {
+		return nil
+	}
+	path := filepath.Join(a.cfg.WorkDir, "node.token")
+	if b, err := os.ReadFile(path); err == nil {
+		a.client.Token = string(b)
+		return nil
+	}
+	if a.cfg.JoinToken == "" {
+		return errors.New("agent: no node token in the work dir and no join token given")
+	}
+	reg := api.NewClient(a.cfg.ServerURL, a.cfg.JoinToken)
+	var b backoff
+	for {
+		var resp api.RegisterResponse
+		err := reg.Do(ctx, "POST", "/v1/agent/register", api.RegisterRequest{NodeID: a.cfg.NodeID, Address: a.cfg.Address}, &resp)
+		if err == nil {
+			a.client.Token = resp.NodeToken
+			a.log.Info("registered")
+			return os.WriteFile(path, []byte(resp.NodeToken), 0o600)
+		}
+		if _, ok := errors.AsType[*api.Error](err); ok {
+			return err // the server answered no: retrying will not help
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		d := b.next()
+		a.log.Warn("cannot register yet; retrying", "err", err, "in", d)
+		sleep(ctx, d)
+	}
+}
+
+func (a *Agent) runningIDs() []int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ids := make([]int64, 0, len(a.running))
+	for id := range a.running {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (a *Agent) stop(id int64) {
+	a.mu.Lock()
+	r := a.running[id]
+	a.mu.Unlock()
+	if r != nil {
+		r.requestStop()
+	}
+}
+
+// start runs an assignment in its own goroutine; task is non-nil when re-attaching.
+func (a *Agent) start(ctx context.Context, as api.Assignment, task driver.Task) {
+	a.mu.Lock()
+	if _, ok := a.running[as.JobID]; ok {
+		a.mu.Unlock()
+		return
+	}
+	r := newRun(a, as, task)
+	a.running[as.JobID] = r
+	a.mu.Unlock()
+	a.wg.Go(func() {
+		r.execute(ctx)
+		a.mu.Lock()
+		delete(a.running, as.JobID)
+		a.mu.Unlock()
+	})
+}
+
+// reattach resumes the jobs an earlier agent process left running on this node.
+func (a *Agent) reattach(ctx context.Context) {
+	dirs, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "jobs", "*", "assignment.json"))
+	for _, p := range dirs {
+		var as api.Assignment
+		b, err := os.ReadFile(p)
+		if err != nil || json.Unmarshal(b, &as) != nil {
+			continue
+		}
+		r := &run{a: a, as: as, dir: filepath.Dir(p)}
+		task, err := a.cfg.Driver.Reattach(ctx, r.taskSpec())
+		if err != nil && !errors.Is(err, driver.ErrNotFound) {
+			a.log.Warn("cannot re-attach job", "job_id", as.JobID, "err", err)
+			continue
+		}
+		a.log.Info("re-attaching job", "job_id", as.JobID, "found_task", task != nil)
+		a.start(ctx, as, task)
+	}
+}
+
+func jobDirName(id int64) string { return strconv.FormatInt(id, 10) }
+
+// backoff grows a retry delay from 100 ms to 5 s.
+type backoff struct{ d time.Duration }
+
+func (b *backoff) next() time.Duration {
+	b.d = min(max(b.d*2, 100*time.Millisecond), 5*time.Second)
+	return b.d
+}
+
+func (b *backoff) reset() { b.d = 0 }
+
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,315 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/api"
+	"github.com/trainyard/trainyard/internal/driver"
+	"github.com/trainyard/trainyard/internal/snapshot"
+)
+
+// run is one job on this node, from preparation to its last report.
+type run struct {
+	a    *Agent
+	as   api.Assignment
+	dir  string // the job's folder on the node: assignment.json, code/, task/, std_log.txt
+	task driver.Task
+
+	shipped int64 // log offset the server held when shipping stopped
+
+	stopOnce sync.Once
+	stopReq  chan struct{}
+}
+
+func newRun(a *Agent, as api.Assignment, task driver.Task) *run {
+	return &run{a: a, as: as, task: task, stopReq: make(chan struct{}),
+		dir: filepath.Join(a.cfg.WorkDir, "jobs", jobDirName(as.JobID))}
+}
+
+func (r *run) requestStop() { r.stopOnce.Do(func() { close(r.stopReq) }) }
+
+func (r *run) codeDir() string    { return filepath.Join(r.dir, "code") }
+func (r *run) outputsDir() string { return filepath.Join(r.codeDir(), "outputs") }
+func (r *run) logPath() string    { return filepath.Join(r.dir, "std_log.txt") }
+
+func (r *run) taskSpec() driver.TaskSpec {
+	env := map[string]string{}
+	for k, v := range r.as.Env {
+		env[k] = v
+	}
+	env["TRAINYARD_JOB_NAME"] = r.as.Name
+	env["TRAINYARD_WORKSPACE"] = r.as.Workspace
+	env["TRAINYARD_API"] = r.a.cfg.ServerURL
+	env["TRAINYARD_RUN_TOKEN"] = r.as.RunToken
+	env["TRAINYARD_OUTPUTS_DIR"] = r.outputsDir()
+	env["TRAINYARD_ATTEMPT"] = "1"
+	env["AZUREML_RUN_ID"] = r.as.Name
+	if h := r.a.cfg.HelperDir; h != "" {
+		if p := env["PYTHONPATH"]; p != "" {
+			h += ":" + p
+		}
+		env["PYTHONPATH"] = h
+	}
+	return driver.TaskSpec{ID: jobDirName(r.as.JobID), Command: r.as.Command, Dir: r.codeDir(), Env: env,
+		LogPath: r.logPath(), StateDir: filepath.Join(r.dir, "task")}
+}
+
+// execute runs the job to its end and reports it. When ctx ends first (the agent is stopping),
+// it returns without touching the task, which goes on and is re-attached by the next agent.
+func (r *run) execute(ctx context.Context) {
+	log := r.a.log.With("job", r.as.Name, "job_id", r.as.JobID)
+	if r.task == nil {
+		task, err := r.prepareAndStart(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			log.Warn("job could not start", "err", err)
+			r.finish(ctx, api.FinishRequest{Error: &api.JobError{Code: trainyard.ErrSystem, Message: err.Error()}})
+			return
+		}
+		r.task = task
+	}
+	if !r.report(ctx, "status", api.StatusRequest{Status: string(trainyard.JobRunning)}) {
+		return
+	}
+	log.Info("job running")
+
+	shipCtx, stopShipping := context.WithCancel(ctx)
+	shipped := make(chan struct{})
+	go func() { r.shipLogs(shipCtx); close(shipped) }()
+	exit, how, err := r.wait(ctx)
+	stopShipping()
+	<-shipped
+	if ctx.Err() != nil {
+		return
+	}
+	r.flushLogs(ctx)
+
+	req := api.FinishRequest{}
+	switch {
+	case err != nil:
+		req.Error = &api.JobError{Code: trainyard.ErrSystem, Message: "lost track of the job's process: " + err.Error()}
+	case how == "timeout":
+		req.Error = &api.JobError{Code: trainyard.ErrJobTimeout, Message: fmt.Sprintf("the job ran past limits.timeout (%s) and was stopped", time.Duration(r.as.TimeoutMS)*time.Millisecond)}
+	case how == "stop":
+		req.Canceled = true
+	case exit.Lost:
+		req.Error = &api.JobError{Code: trainyard.ErrSystem, Message: "the job's process ended while the agent was away and its exit code was lost"}
+	default:
+		code := exit.Code
+		req.ExitCode = &code
+		if exit.Signal != 0 {
+			req.Error = &api.JobError{Code: trainyard.ErrUserError, Message: fmt.Sprintf("the command was killed by signal %d; see user_logs/std_log.txt", exit.Signal)}
+		}
+	}
+	if !r.report(ctx, "status", api.StatusRequest{Status: string(trainyard.JobFinalizing)}) {
+		return
+	}
+	if err := r.uploadOutputs(ctx); err != nil && req.Error == nil {
+		req.Error = &api.JobError{Code: trainyard.ErrSystem, Message: "uploading outputs failed: " + err.Error()}
+	}
+	if r.finish(ctx, req) {
+		log.Info("job ended", "exit", req.ExitCode, "canceled", req.Canceled)
+	}
+}
+
+// prepareAndStart unpacks the code and starts the task. The assignment is written first, so a
+// restarted agent knows about the job even if it dies half way.
+func (r *run) prepareAndStart(ctx context.Context) (driver.Task, error) {
+	os.RemoveAll(r.dir)
+	if err := os.MkdirAll(r.codeDir(), 0o700); err != nil {
+		return nil, err
+	}
+	b, _ := json.Marshal(r.as)
+	if err := os.WriteFile(filepath.Join(r.dir, "assignment.json"), b, 0o600); err != nil {
+		return nil, err
+	}
+	os.WriteFile(filepath.Join(r.dir, "started"), []byte(strconv.FormatInt(time.Now().UnixMilli(), 10)), 0o600)
+	if r.as.HasSnapshot {
+		if err := r.fetchCode(ctx); err != nil {
+			return nil, fmt.Errorf("fetch code snapshot: %w", err)
+		}
+	}
+	for _, name := range append([]string{""}, r.as.Outputs...) {
+		if err := os.MkdirAll(filepath.Join(r.outputsDir(), name), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return r.a.cfg.Driver.Start(ctx, r.taskSpec())
+}
+
+func (r *run) fetchCode(ctx context.Context) error {
+	var b backoff
+	for {
+		resp, err := r.a.client.Stream(ctx, "GET", fmt.Sprintf("/v1/agent/jobs/%d/snapshot", r.as.JobID), nil)
+		if err == nil {
+			_, err = snapshot.Extract(resp.Body, r.codeDir(), snapshot.DefaultLimits)
+			resp.Body.Close()
+			return err
+		}
+		if _, ok := errors.AsType[*api.Error](err); ok || ctx.Err() != nil {
+			return err
+		}
+		sleep(ctx, b.next())
+	}
+}
+
+// wait waits for the task to end, stopping it on cancel or timeout; how says which.
+func (r *run) wait(ctx context.Context) (driver.Exit, string, error) {
+	type result struct {
+		exit driver.Exit
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		e, err := r.task.Wait(ctx)
+		done <- result{e, err}
+	}()
+	var timeout <-chan time.Time
+	if r.as.TimeoutMS > 0 {
+		started := time.Now()
+		if b, err := os.ReadFile(filepath.Join(r.dir, "started")); err == nil {
+			if v, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+				started = time.UnixMilli(v)
+			}
+		}
+		t := time.NewTimer(time.Until(started.Add(time.Duration(r.as.TimeoutMS) * time.Millisecond)))
+		defer t.Stop()
+		timeout = t.C
+	}
+	how := ""
+	stopReq := r.stopReq
+	for {
+		select {
+		case res := <-done:
+			return res.exit, how, res.err
+		case <-stopReq:
+			how, stopReq, timeout = "stop", nil, nil
+			go r.task.Stop(ctx, r.a.cfg.StopGrace)
+		case <-timeout:
+			how, stopReq, timeout = "timeout", nil, nil
+			go r.task.Stop(ctx, r.a.cfg.StopGrace)
+		}
+	}
+}
+
+// report sends a progress report, retrying while the server is away. It returns false when
+// the job is no longer this node's (or ctx ended): the caller then stops caring about it.
+func (r *run) report(ctx context.Context, what string, body any) bool {
+	path := fmt.Sprintf("/v1/agent/jobs/%d/%s", r.as.JobID, what)
+	var b backoff
+	for {
+		err := r.a.client.Do(ctx, "POST", path, body, nil)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if _, ok := errors.AsType[*api.Error](err); ok {
+			r.a.log.Warn("server refused a report", "job_id", r.as.JobID, "report", what, "err", err)
+			r.requestStop()
+			if r.task != nil {
+				r.task.Stop(ctx, r.a.cfg.StopGrace)
+			}
+			return false
+		}
+		sleep(ctx, b.next())
+	}
+}
+
+// finish reports the end and, once the server has it, removes the job's folder.
+func (r *run) finish(ctx context.Context, req api.FinishRequest) bool {
+	ok := r.report(ctx, "finish", req)
+	if ok || ctx.Err() == nil {
+		os.RemoveAll(r.dir)
+	}
+	return ok
+}
+
+func (r *run) uploadOutputs(ctx context.Context) error {
+	entries, err := os.ReadDir(r.outputsDir())
+	if err != nil || len(entries) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	if _, err := snapshot.Create(r.outputsDir(), &buf, outputLimits); err != nil {
+		return err
+	}
+	var b backoff
+	for {
+		err := r.a.client.Do(ctx, "PUT", fmt.Sprintf("/v1/agent/jobs/%d/outputs", r.as.JobID), bytes.NewReader(buf.Bytes()), nil)
+		if _, ok := errors.AsType[*api.Error](err); ok || err == nil || ctx.Err() != nil {
+			return err
+		}
+		sleep(ctx, b.next())
+	}
+}
+
+var outputLimits = snapshot.Limits{MaxFiles: 100000, MaxBytes: 10 << 30}
+
+// shipLogs sends what the task writes to the server until ctx ends.
+func (r *run) shipLogs(ctx context.Context) {
+	var off int64
+	for {
+		off = r.shipFrom(ctx, off)
+		select {
+		case <-ctx.Done():
+			r.shipped = off
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// flushLogs sends the rest of the log after the task ended.
+func (r *run) flushLogs(ctx context.Context) {
+	off := r.shipped
+	for {
+		next := r.shipFrom(ctx, off)
+		if next == off || ctx.Err() != nil {
+			return
+		}
+		off = next
+	}
+}
+
+const logChunk = 1 << 20
+
+// shipFrom sends the log from off, one chunk at a time, and returns the offset the server
+// holds. A retry of a chunk the server has is harmless: it answers with its size.
+func (r *run) shipFrom(ctx context.Context, off int64) int64 {
+	f, err := os.Open(r.logPath())
+	if err != nil {
+		return off
+	}
+	defer f.Close()
+	buf := make([]byte, logChunk)
+	for {
+		n, err := f.ReadAt(buf, off)
+		if n == 0 {
+			return off
+		}
+		var resp api.LogAppendResponse
+		perr := r.a.client.Do(ctx, "POST", fmt.Sprintf("/v1/agent/jobs/%d/logs?offset=%d", r.as.JobID, off), bytes.NewReader(buf[:n]), &resp)
+		if perr != nil {
+			return off // try again on the next tick
+		}
+		off = resp.Size
+		if err == io.EOF || n < logChunk {
+			return off
+		}
+	}
+}

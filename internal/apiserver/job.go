@@ -1,0 +1,219 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+
+	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/api"
+	"github.com/trainyard/trainyard/internal/store"
+)
+
+func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	ws := r.PathValue("ws")
+	if err := s.Store.CheckWorkspace(ctx, ws); err != nil {
+		return err
+	}
+	var spec api.JobSpec
+	if err := decode(r, &spec); err != nil {
+		return err
+	}
+	j, err := jobFromSpec(ws, spec)
+	if err != nil {
+		return err
+	}
+	if j.Snapshot != "" {
+		if _, err := os.Stat(s.snapshotPath(j.Snapshot)); err != nil {
+			return trainyard.Errorf(trainyard.Invalid, "code: snapshot %s was never uploaded; upload the folder first (the CLI does it for you)", j.Snapshot)
+		}
+	}
+	if j.WaitReason, err = s.admit(r, j); err != nil {
+		return err
+	}
+	specJSON, _ := json.Marshal(spec)
+	row, err := s.Store.CreateJob(ctx, j, string(specJSON))
+	if err != nil {
+		return err
+	}
+	s.Log.Info("job queued", "workspace", ws, "job", row.Name, "compute", row.Compute)
+	s.Kick()
+	s.Notify()
+	writeJSON(w, http.StatusCreated, s.jobOut(row, nil))
+	return nil
+}
+
+// admit checks that the job's compute can ever run it, and returns its first wait reason. A
+// job that can never run is refused now rather than queued forever (case C-04).
+func (s *Server) admit(r *http.Request, j trainyard.Job) (string, error) {
+	if j.Compute == string(trainyard.TypeLocal) {
+		return trainyard.WaitLocalBusy + ": waiting for the server's own machine", nil
+	}
+	c, err := s.Store.Compute(r.Context(), j.Workspace, j.Compute)
+	if err != nil {
+		return "", trainyard.Errorf(trainyard.NotFound, "compute %q not found in workspace %q; create it with: trainyard compute create --name %s --type amlcompute --max-instances 2, or use --compute local",
+			j.Compute, j.Workspace, j.Compute)
+	}
+	switch c.State {
+	case trainyard.Failed:
+		return "", trainyard.Errorf(trainyard.Conflict, "compute %q is in Failed state and cannot run jobs (%v); delete it and create it again", c.Name, c.Errors)
+	case trainyard.Deleting:
+		return "", trainyard.Errorf(trainyard.Conflict, "compute %q is being deleted; create a new one or pick another compute", c.Name)
+	}
+	if c.Scale.MaxNodes < j.InstanceCount {
+		return "", trainyard.Errorf(trainyard.Invalid, "compute %q has max_instances %d, so a job that needs %d node(s) could never start; raise max_instances or pick another compute",
+			c.Name, c.Scale.MaxNodes, j.InstanceCount)
+	}
+	return fmt.Sprintf("%s: waiting for a node of %s (0 of %d ready)", trainyard.WaitWaitingForNodes, c.Name, j.InstanceCount), nil
+}
+
+func (s *Server) showJob(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.Store.Job(r.Context(), r.PathValue("ws"), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	ms, err := s.Store.Metrics(r.Context(), j.ID, "")
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.jobOut(j, ms))
+	return nil
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
+	ws := r.PathValue("ws")
+	if err := s.Store.CheckWorkspace(r.Context(), ws); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := store.JobFilter{Compute: q.Get("compute"), Status: trainyard.JobStatus(q.Get("status"))}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return trainyard.Errorf(trainyard.Invalid, "limit %q: want a number from 1 to 10000", v)
+		}
+		f.Limit = n
+	}
+	jobs, err := s.Store.Jobs(r.Context(), ws, f)
+	if err != nil {
+		return err
+	}
+	out := []api.Job{}
+	for _, j := range jobs {
+		out = append(out, s.jobOut(j, nil))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"value": out})
+	return nil
+}
+
+func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.Store.CancelJob(r.Context(), r.PathValue("ws"), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	s.Log.Info("job cancel requested", "workspace", j.Workspace, "job", j.Name, "status", j.Status)
+	s.Notify()
+	s.Kick()
+	writeJSON(w, http.StatusOK, s.jobOut(j, nil))
+	return nil
+}
+
+func (s *Server) jobMetrics(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.Store.Job(r.Context(), r.PathValue("ws"), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	ms, err := s.Store.Metrics(r.Context(), j.ID, r.URL.Query().Get("name"))
+	if err != nil {
+		return err
+	}
+	out := []api.Metric{}
+	for _, m := range ms {
+		t := m.Time
+		out = append(out, api.Metric{Name: m.Name, Value: m.Value, Step: m.Step, Time: &t})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"value": out})
+	return nil
+}
+
+// Metric limits per run (SPEC §3.7).
+const (
+	maxMetricNames = 50
+	maxMetricBatch = 250
+)
+
+func (s *Server) logMetrics(w http.ResponseWriter, r *http.Request) error {
+	jobID, _ := strconv.ParseInt(principal(r).Subject, 10, 64)
+	var body api.MetricsBody
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	if len(body.Metrics) == 0 || len(body.Metrics) > maxMetricBatch {
+		return trainyard.Errorf(trainyard.Invalid, "metrics: send 1 to %d values per request, got %d", maxMetricBatch, len(body.Metrics))
+	}
+	names := map[string]bool{}
+	ms := make([]store.Metric, len(body.Metrics))
+	for i, m := range body.Metrics {
+		if m.Name == "" || len(m.Name) > 255 {
+			return trainyard.Errorf(trainyard.Invalid, "metrics[%d].name: must be 1 to 255 characters", i)
+		}
+		if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+			return trainyard.Errorf(trainyard.Invalid, "metrics[%d] %q: value must be a finite number", i, m.Name)
+		}
+		names[m.Name] = true
+		ms[i] = store.Metric{Name: m.Name, Value: m.Value, Step: m.Step}
+	}
+	have, err := s.Store.Metrics(r.Context(), jobID, "")
+	if err != nil {
+		return err
+	}
+	for _, m := range have {
+		names[m.Name] = true
+	}
+	if len(names) > maxMetricNames {
+		return trainyard.Errorf(trainyard.Invalid, "a job may log at most %d metric names; this batch would make %d", maxMetricNames, len(names))
+	}
+	if err := s.Store.AddMetrics(r.Context(), jobID, ms); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// jobOut converts a job to the wire shape; ms, when given, fills the latest value of each metric.
+func (s *Server) jobOut(j store.JobRow, ms []store.Metric) api.Job {
+	out := api.Job{
+		Name: j.Name, Workspace: j.Workspace, DisplayName: j.DisplayName, ExperimentName: j.ExperimentName,
+		Description: j.Description, Tags: j.Tags, Compute: j.Compute, Command: j.Command, Code: j.Snapshot,
+		EnvironmentVariables: slices.Sorted(maps.Keys(j.Environment)), InstanceCount: j.InstanceCount,
+		Status: string(j.Status), WaitReason: j.WaitReason, Node: j.Node, ExitCode: j.ExitCode, CreatedAt: j.CreatedAt,
+	}
+	if j.Status != trainyard.JobQueued {
+		out.WaitReason = ""
+	}
+	if j.Timeout > 0 {
+		out.Timeout = api.ISODuration(j.Timeout)
+	}
+	if j.Error != nil {
+		out.Error = &api.JobError{Code: j.Error.Code, Message: j.Error.Message}
+	}
+	if !j.StartedAt.IsZero() {
+		out.StartedAt = &j.StartedAt
+	}
+	if !j.EndedAt.IsZero() {
+		out.EndedAt = &j.EndedAt
+	}
+	if len(ms) > 0 {
+		out.Metrics = map[string]float64{}
+		for _, m := range ms {
+			out.Metrics[m.Name] = m.Value
+		}
+	}
+	return out
+}

@@ -1,0 +1,59 @@
+package apiserver
+
+import "net/http"
+
+// Kinds of token a route accepts.
+const (
+	authNone = ""     // health check only
+	authUser = "user" // a user's token
+	authJoin = "join" // a new node's one-time join token
+	authNode = "node" // a registered node's token
+	authRun  = "run"  // a running job's token
+)
+
+type route struct {
+	method, pattern string
+	auth            string
+	handle          func(w http.ResponseWriter, r *http.Request) error
+}
+
+// routes is every endpoint of the API.
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", "/healthz", authNone, s.health},
+
+		{"GET", "/v1/workspaces", authUser, s.listWorkspaces},
+		{"POST", "/v1/workspaces", authUser, s.createWorkspace},
+		{"GET", "/v1/vmsizes", authUser, s.listSizes},
+
+		{"GET", "/v1/workspaces/{ws}/computes", authUser, s.listComputes},
+		{"POST", "/v1/workspaces/{ws}/computes", authUser, s.createCompute},
+		{"GET", "/v1/workspaces/{ws}/computes/{name}", authUser, s.showCompute},
+		{"DELETE", "/v1/workspaces/{ws}/computes/{name}", authUser, s.deleteCompute},
+		{"GET", "/v1/workspaces/{ws}/computes/{name}/nodes", authUser, s.listNodes},
+
+		{"POST", "/v1/workspaces/{ws}/snapshots", authUser, s.uploadSnapshot},
+		{"GET", "/v1/workspaces/{ws}/jobs", authUser, s.listJobs},
+		{"POST", "/v1/workspaces/{ws}/jobs", authUser, s.createJob},
+		{"GET", "/v1/workspaces/{ws}/jobs/{name}", authUser, s.showJob},
+		{"POST", "/v1/workspaces/{ws}/jobs/{name}/cancel", authUser, s.cancelJob},
+		{"GET", "/v1/workspaces/{ws}/jobs/{name}/logs", authUser, s.jobLogs},
+		{"GET", "/v1/workspaces/{ws}/jobs/{name}/outputs", authUser, s.jobOutputs},
+		{"GET", "/v1/workspaces/{ws}/jobs/{name}/metrics", authUser, s.jobMetrics},
+
+		{"POST", "/v1/run/metrics", authRun, s.logMetrics},
+
+		{"POST", "/v1/agent/register", authJoin, s.register},
+		{"POST", "/v1/agent/sync", authNode, s.sync},
+		{"GET", "/v1/agent/jobs/{id}/snapshot", authNode, s.agentSnapshot},
+		{"POST", "/v1/agent/jobs/{id}/status", authNode, s.agentStatus},
+		{"POST", "/v1/agent/jobs/{id}/logs", authNode, s.agentLogs},
+		{"PUT", "/v1/agent/jobs/{id}/outputs", authNode, s.agentOutputs},
+		{"POST", "/v1/agent/jobs/{id}/finish", authNode, s.agentFinish},
+	}
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}

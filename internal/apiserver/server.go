@@ -1,0 +1,98 @@
+// Package apiserver serves trainyard's /v1 HTTP API over the store: every route in one table
+// (routes.go), one error→status table (error.go), one file per resource. It converts between
+// domain and wire types; it must not import providers, drivers or the CLI.
+package apiserver
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/internal/store"
+)
+
+// Server holds what the handlers need. Set the fields, then call Handler.
+type Server struct {
+	Store   *store.DB
+	DataDir string // artifacts live under it: snapshots/, jobs/<id>/
+	// Sizes returns the VM-size catalog of a location; ok is false for an unknown location.
+	Sizes           func(location string) (sizes []trainyard.VMSize, ok bool)
+	DefaultLocation string
+	Kick            func() // asks the autoscaler for a pass soon
+	Log             *slog.Logger
+
+	changed *signal
+}
+
+// Handler returns the HTTP handler of every route.
+func (s *Server) Handler() http.Handler {
+	s.changed = newSignal()
+	if s.Kick == nil {
+		s.Kick = func() {}
+	}
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
+	}
+	mux.Handle("/", s.wrap(route{auth: authNone, handle: func(w http.ResponseWriter, r *http.Request) error {
+		return trainyard.Errorf(trainyard.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
+	}}))
+	return mux
+}
+
+// Notify wakes long-polling requests; the server's own loops call it after changing state.
+func (s *Server) Notify() {
+	if s.changed != nil {
+		s.changed.Broadcast()
+	}
+}
+
+type ctxPrincipal struct{}
+
+func principal(r *http.Request) store.Principal {
+	p, _ := r.Context().Value(ctxPrincipal{}).(store.Principal)
+	return p
+}
+
+// wrap adds the request ID, checks the route's token kind and writes any error.
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := context.WithValue(r.Context(), ctxRequestID{}, newRequestID())
+		r = r.WithContext(ctx)
+		if rt.auth != authNone {
+			p, err := s.authenticate(r, rt.auth)
+			if err != nil {
+				writeError(w, r, s.Log, err)
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), ctxPrincipal{}, p))
+		}
+		if err := rt.handle(w, r); err != nil {
+			writeError(w, r, s.Log, err)
+		}
+	})
+}
+
+// authenticate checks the bearer token and that its kind may call a route of kind want.
+func (s *Server) authenticate(r *http.Request, want string) (store.Principal, error) {
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || tok == "" {
+		return store.Principal{}, trainyard.Errorf(trainyard.Unauthenticated,
+			"this endpoint needs a bearer token; the CLI finds the local server's token by itself, or pass --token or TRAINYARD_TOKEN")
+	}
+	p, err := s.Store.Authenticate(r.Context(), tok)
+	if trainyard.ErrorCode(err) == trainyard.NotFound {
+		return p, trainyard.Errorf(trainyard.Unauthenticated, "the token is not valid on this server; check --token or TRAINYARD_TOKEN")
+	}
+	if err != nil {
+		return p, err
+	}
+	allowed := map[string]string{authUser: store.KindAdmin, authNode: store.KindNode, authJoin: store.KindJoin, authRun: store.KindRun}
+	if p.Kind != allowed[want] {
+		return p, trainyard.Errorf(trainyard.Forbidden, "a %s token may not call %s %s", p.Kind, r.Method, r.URL.Path)
+	}
+	return p, nil
+}

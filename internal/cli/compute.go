@@ -1,0 +1,359 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/api"
+	"github.com/trainyard/trainyard/internal/manifest"
+)
+
+func newComputeCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "compute",
+		Short: "Create, inspect and delete compute targets",
+		Example: `  trainyard compute create --name cpu-cluster --type amlcompute --size STANDARD_D2_V2 --max-instances 2
+  trainyard compute show --name cpu-cluster`,
+	}
+	cmd.AddCommand(newComputeCreateCmd(g), newComputeListCmd(g), newComputeShowCmd(g), newComputeDeleteCmd(g),
+		newComputeListNodesCmd(g), newComputeListSizesCmd(g))
+	return cmd
+}
+
+func newComputeCreateCmd(g *globals) *cobra.Command {
+	var file, idle string
+	var sets, tags []string
+	var min, max int
+	var noWait bool
+	spec := api.ComputeSpec{}
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a compute target (an autoscaling cluster)",
+		Long: `Create a compute target from flags or from an Azure ML v2 compute YAML file (-f); flags
+override the file. A cluster starts at min-instances nodes and grows with queued jobs up to
+max-instances; nodes idle longer than idle-time-before-scale-down are released. The command
+waits until the target is ready unless --no-wait.`,
+		Example: `  trainyard compute create --name cpu-cluster --type amlcompute --size STANDARD_D2_V2 \
+      --min-instances 0 --max-instances 4 --idle-time-before-scale-down 120
+  trainyard compute create -f compute.yml --set max_instances=8`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if file != "" {
+				data, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				if data, err = manifest.Set(data, sets); err != nil {
+					return err
+				}
+				if err := manifest.Decode(data, &spec); err != nil {
+					return fmt.Errorf("%s: %w", file, err)
+				}
+			} else if len(sets) > 0 {
+				return usageError{errors.New("--set needs a file (-f) to change")}
+			}
+			f := cmd.Flags()
+			if f.Changed("name") {
+				spec.Name = flagString(f, "name")
+			}
+			if f.Changed("type") {
+				spec.Type = flagString(f, "type")
+			}
+			for _, k := range []string{"size", "tier", "location", "description"} {
+				if f.Changed(k) {
+					*map[string]*string{"size": &spec.Size, "tier": &spec.Tier, "location": &spec.Location, "description": &spec.Description}[k] = flagString(f, k)
+				}
+			}
+			if f.Changed("vm-priority") {
+				spec.Tier = flagString(f, "vm-priority")
+			}
+			if f.Changed("min-instances") {
+				spec.MinInstances = &min
+			}
+			if f.Changed("max-instances") {
+				spec.MaxInstances = &max
+			}
+			if f.Changed("idle-time-before-scale-down") {
+				d, err := api.ParseDuration(idle)
+				if err != nil {
+					return usageError{fmt.Errorf("--idle-time-before-scale-down: %w", err)}
+				}
+				spec.IdleTimeBeforeScaleDown = &api.Seconds{Duration: d}
+			}
+			if len(tags) > 0 {
+				t, err := keyValues("--tags", tags)
+				if err != nil {
+					return err
+				}
+				spec.Tags = t
+			}
+			if spec.Name == "" || spec.Type == "" {
+				return usageError{errors.New("--name and --type are required (or name: and type: in the file given with -f)")}
+			}
+			// The same rule the server applies, checked before anything is sent (case C-07).
+			if t, err := trainyard.ParseComputeType(spec.Type); err != nil {
+				return err
+			} else if err := trainyard.ValidateComputeName(t, spec.Name); err != nil {
+				return errors.New(trainyard.ErrorMessage(err))
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			out, err := c.CreateCompute(cmd.Context(), g.ws(), spec)
+			if err != nil {
+				return err
+			}
+			if !noWait {
+				if out, err = waitCompute(cmd.Context(), c, g, out.Name); err != nil {
+					return err
+				}
+			}
+			return g.print(out, func(w io.Writer) { fmt.Fprintf(w, "compute %s: %s\n", out.Name, summary(out)) })
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&file, "file", "f", "", "Azure ML v2 compute YAML")
+	f.StringArrayVar(&sets, "set", nil, "override a key of the file: --set max_instances=4")
+	f.StringP("name", "n", "", "name: "+trainyard.ComputeNameRule)
+	f.StringP("type", "t", "", "amlcompute (alias: cluster)")
+	f.String("size", "", "VM size, see 'trainyard compute list-sizes' (default "+trainyard.DefaultSize+")")
+	f.IntVar(&min, "min-instances", 0, "nodes kept even when idle")
+	f.IntVar(&max, "max-instances", trainyard.DefaultMaxNodes, "most nodes the cluster grows to")
+	f.StringVar(&idle, "idle-time-before-scale-down", "", "seconds (or ISO-8601 like PT2M) a node may sit idle before release (default 120)")
+	f.String("tier", "", "dedicated or low_priority")
+	f.String("vm-priority", "", "dedicated or lowpriority (v1 spelling of --tier)")
+	f.String("location", "", "a location of the server's config (default: local)")
+	f.String("description", "", "free text")
+	f.StringArrayVar(&tags, "tags", nil, "key=value tags")
+	f.BoolVar(&noWait, "no-wait", false, "return at once instead of waiting for Succeeded")
+	return cmd
+}
+
+// waitCompute polls a compute until its provisioning ends, printing each new state.
+func waitCompute(ctx context.Context, c *api.Client, g *globals, name string) (api.Compute, error) {
+	last := ""
+	for {
+		out, err := c.Compute(ctx, g.ws(), name)
+		if err != nil {
+			return out, err
+		}
+		if line := out.ProvisioningState + ": " + summary(out); line != last {
+			fmt.Fprintf(g.stderr, "%s %s\n", name, line)
+			last = line
+		}
+		switch out.ProvisioningState {
+		case string(trainyard.Succeeded):
+			return out, nil
+		case string(trainyard.Failed), string(trainyard.Canceled):
+			return out, fmt.Errorf("compute %s is %s: %s; delete it and create it again", name, out.ProvisioningState, strings.Join(out.ProvisioningErrors, "; "))
+		}
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+func summary(c api.Compute) string {
+	p := c.Properties
+	return fmt.Sprintf("%s, %d of %d nodes ready (min %d, max %d), %s", c.ProvisioningState,
+		p.NodeStateCounts.Idle+p.NodeStateCounts.Running, p.TargetNodeCount, p.ScaleSettings.MinNodeCount, p.ScaleSettings.MaxNodeCount, p.AllocationState)
+}
+
+func newComputeListCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use: "list", Short: "List compute targets", Example: "  trainyard compute list -o json", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			list, err := c.Computes(cmd.Context(), g.ws())
+			if err != nil {
+				return err
+			}
+			return g.print(list, func(w io.Writer) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tTYPE\tSIZE\tSTATE\tNODES\tMIN\tMAX\tIDLE")
+				for _, c := range list {
+					p := c.Properties
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", c.Name, c.Type, p.VMSize, c.ProvisioningState,
+						p.CurrentNodeCount, p.ScaleSettings.MinNodeCount, p.ScaleSettings.MaxNodeCount, p.ScaleSettings.NodeIdleTimeBeforeScaleDown)
+				}
+				tw.Flush()
+			})
+		},
+	}
+}
+
+func newComputeShowCmd(g *globals) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use: "show", Short: "Show a compute target, its nodes and recent events", Example: "  trainyard compute show --name cpu-cluster", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				return usageError{errors.New("--name is required")}
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			out, err := c.Compute(cmd.Context(), g.ws(), name)
+			if err != nil {
+				return err
+			}
+			return g.print(out, func(w io.Writer) { printCompute(w, out) })
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "compute name")
+	return cmd
+}
+
+func printCompute(w io.Writer, c api.Compute) {
+	p := c.Properties
+	n := p.NodeStateCounts
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "name:\t%s\ntype:\t%s\nlocation:\t%s\nsize:\t%s (%s)\nprovisioning state:\t%s\n", c.Name, c.Type, c.Location, p.VMSize, p.VMPriority, c.ProvisioningState)
+	for _, e := range c.ProvisioningErrors {
+		fmt.Fprintf(tw, "error:\t%s\n", e)
+	}
+	fmt.Fprintf(tw, "allocation:\t%s, %d current, %d target\n", p.AllocationState, p.CurrentNodeCount, p.TargetNodeCount)
+	fmt.Fprintf(tw, "nodes:\t%d idle, %d running, %d preparing, %d leaving, %d unusable\n", n.Idle, n.Running, n.Preparing, n.Leaving, n.Unusable)
+	fmt.Fprintf(tw, "scale settings:\tmin %d, max %d, idle time before scale down %s\n", p.ScaleSettings.MinNodeCount, p.ScaleSettings.MaxNodeCount, p.ScaleSettings.NodeIdleTimeBeforeScaleDown)
+	tw.Flush()
+	if len(p.Nodes) > 0 {
+		fmt.Fprintln(w)
+		printNodes(w, p.Nodes)
+	}
+	if len(p.RecentEvents) > 0 {
+		fmt.Fprintln(w, "\nrecent events:")
+		for _, e := range p.RecentEvents {
+			fmt.Fprintf(w, "  %s  %-9s %s\n", e.Time.Local().Format("15:04:05"), e.Kind, e.Message)
+		}
+	}
+}
+
+func printNodes(w io.Writer, nodes []api.Node) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tSTATE\tADDRESS\tJOB\tIDLE")
+	for _, n := range nodes {
+		idle := "-"
+		if n.State == string(trainyard.NodeIdle) {
+			idle = (time.Duration(n.IdleSeconds) * time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.ID, n.State, n.Address, firstOf(n.RunID, "-"), idle)
+	}
+	tw.Flush()
+}
+
+func newComputeDeleteCmd(g *globals) *cobra.Command {
+	var name string
+	var noWait, yes bool
+	cmd := &cobra.Command{
+		Use: "delete", Short: "Delete a compute target and release its nodes",
+		Long:    "Delete a compute target and release its nodes. A target with unfinished jobs is not deleted: cancel them first.",
+		Example: "  trainyard compute delete --name cpu-cluster --yes", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				return usageError{errors.New("--name is required")}
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			if _, err := c.DeleteCompute(cmd.Context(), g.ws(), name); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stderr, "deleting compute %s\n", name)
+			for !noWait {
+				_, err := c.Compute(cmd.Context(), g.ws(), name)
+				if api.IsNotFound(err) {
+					break
+				}
+				if err != nil {
+					return err
+				}
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(300 * time.Millisecond):
+				}
+			}
+			if !noWait {
+				fmt.Fprintf(g.stdout, "compute %s deleted\n", name)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "compute name")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return at once instead of waiting until it is gone")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (deletion never asks today)")
+	return cmd
+}
+
+func newComputeListNodesCmd(g *globals) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use: "list-nodes", Short: "List the nodes of a cluster", Example: "  trainyard compute list-nodes --name cpu-cluster", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				return usageError{errors.New("--name is required")}
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			nodes, err := c.Nodes(cmd.Context(), g.ws(), name)
+			if err != nil {
+				return err
+			}
+			return g.print(nodes, func(w io.Writer) {
+				if len(nodes) == 0 {
+					fmt.Fprintf(w, "compute %s has no nodes\n", name)
+					return
+				}
+				printNodes(w, nodes)
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "compute name")
+	return cmd
+}
+
+func newComputeListSizesCmd(g *globals) *cobra.Command {
+	var location string
+	cmd := &cobra.Command{
+		Use: "list-sizes", Short: "List the VM sizes a location offers", Example: "  trainyard compute list-sizes --location local", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			sizes, err := c.Sizes(cmd.Context(), location)
+			if err != nil {
+				return err
+			}
+			return g.print(sizes, func(w io.Writer) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tFAMILY\tVCPUS\tMEMORY_GB\tGPUS")
+				for _, s := range sizes {
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%g\t%d\n", s.Name, s.Family, s.VCPUs, s.MemoryGB, s.GPUs)
+				}
+				tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&location, "location", "", "location (default: the server's default)")
+	return cmd
+}

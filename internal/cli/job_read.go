@@ -1,0 +1,312 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trainyard/trainyard/api"
+	"github.com/trainyard/trainyard/internal/snapshot"
+)
+
+func nameFlag(cmd *cobra.Command, name *string) {
+	cmd.Flags().StringVarP(name, "name", "n", "", "job name")
+}
+
+func needName(name string) error {
+	if name == "" {
+		return usageError{errors.New("--name is required (list jobs with: trainyard job list)")}
+	}
+	return nil
+}
+
+func newJobListCmd(g *globals) *cobra.Command {
+	var compute, status string
+	var max int
+	cmd := &cobra.Command{
+		Use: "list", Short: "List jobs, newest first", Example: "  trainyard job list --compute cpu-cluster --status Running", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			jobs, err := c.Jobs(cmd.Context(), g.ws(), compute, status, max)
+			if err != nil {
+				return err
+			}
+			return g.print(jobs, func(w io.Writer) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tCOMPUTE\tSTATUS\tCREATED\tWAIT REASON / ERROR")
+				for _, j := range jobs {
+					note := j.WaitReason
+					if j.Error != nil {
+						note = j.Error.Code + ": " + j.Error.Message
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.Name, j.Compute, j.Status, j.CreatedAt.Local().Format("2006-01-02 15:04:05"), note)
+				}
+				tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&compute, "compute", "", "only jobs of this compute")
+	cmd.Flags().StringVar(&status, "status", "", "only jobs in this status, e.g. Queued")
+	cmd.Flags().IntVar(&max, "max-results", 100, "at most this many jobs")
+	return cmd
+}
+
+func newJobShowCmd(g *globals) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use: "show", Short: "Show a job, its status, wait reason and latest metrics", Example: "  trainyard job show --name keen_otter_4fa1c2", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needName(name); err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			j, err := c.Job(cmd.Context(), g.ws(), name)
+			if err != nil {
+				return err
+			}
+			return g.print(j, func(w io.Writer) { printJob(w, j) })
+		},
+	}
+	nameFlag(cmd, &name)
+	return cmd
+}
+
+func printJob(w io.Writer, j api.Job) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "name:\t%s\ndisplay name:\t%s\nexperiment:\t%s\ncompute:\t%s\nstatus:\t%s\n", j.Name, j.DisplayName, j.ExperimentName, j.Compute, j.Status)
+	if j.WaitReason != "" {
+		fmt.Fprintf(tw, "wait reason:\t%s\n", j.WaitReason)
+	}
+	if j.Node != "" {
+		fmt.Fprintf(tw, "node:\t%s\n", j.Node)
+	}
+	fmt.Fprintf(tw, "command:\t%s\n", j.Command)
+	if len(j.EnvironmentVariables) > 0 {
+		fmt.Fprintf(tw, "environment variables:\t%v (values are not shown)\n", j.EnvironmentVariables)
+	}
+	if j.Timeout != "" {
+		fmt.Fprintf(tw, "timeout:\t%s\n", j.Timeout)
+	}
+	fmt.Fprintf(tw, "created:\t%s\n", j.CreatedAt.Local().Format(time.RFC3339))
+	if j.StartedAt != nil {
+		fmt.Fprintf(tw, "started:\t%s\n", j.StartedAt.Local().Format(time.RFC3339))
+	}
+	if j.EndedAt != nil {
+		fmt.Fprintf(tw, "ended:\t%s\n", j.EndedAt.Local().Format(time.RFC3339))
+	}
+	if j.ExitCode != nil {
+		fmt.Fprintf(tw, "exit code:\t%d\n", *j.ExitCode)
+	}
+	if j.Error != nil {
+		fmt.Fprintf(tw, "error:\t%s: %s\n", j.Error.Code, j.Error.Message)
+	}
+	for _, k := range slices.Sorted(maps.Keys(j.Metrics)) {
+		fmt.Fprintf(tw, "metric %s:\t%g\n", k, j.Metrics[k])
+	}
+	tw.Flush()
+}
+
+func newJobStreamCmd(g *globals) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:     "stream",
+		Short:   "Follow a job's logs until it ends",
+		Long:    "Print the job's user_logs/std_log.txt as it grows, then its final status and metrics. Exits 1 if the job did not complete.",
+		Example: "  trainyard job stream --name keen_otter_4fa1c2",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needName(name); err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			return streamJob(cmd.Context(), c, g, name)
+		},
+	}
+	nameFlag(cmd, &name)
+	return cmd
+}
+
+// streamJob prints a job's log until the job ends, then its summary. While the job waits it
+// shows the wait reason whenever it changes, so nothing waits silently.
+func streamJob(ctx context.Context, c *api.Client, g *globals, name string) error {
+	var off int64
+	lastStatus, lastReason := "", ""
+	for {
+		chunk, err := c.Logs(ctx, g.ws(), name, off, 5*time.Second)
+		if err != nil {
+			if _, ok := errors.AsType[*api.Error](err); ok || ctx.Err() != nil {
+				return err
+			}
+			fmt.Fprintf(g.stderr, "(lost the server: %v; retrying)\n", err)
+			time.Sleep(time.Second)
+			continue
+		}
+		g.stdout.Write(chunk.Data)
+		off = chunk.Next
+		if chunk.Status != lastStatus || chunk.Status == "Queued" {
+			j, err := c.Job(ctx, g.ws(), name)
+			if err == nil && (j.Status != lastStatus || j.WaitReason != lastReason) {
+				line := "status: " + j.Status
+				if j.WaitReason != "" {
+					line += " (" + j.WaitReason + ")"
+				}
+				fmt.Fprintln(g.stderr, line)
+				lastStatus, lastReason = j.Status, j.WaitReason
+			}
+		}
+		if len(chunk.Data) == 0 && isTerminal(chunk.Status) {
+			break
+		}
+	}
+	j, err := c.Job(ctx, g.ws(), name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(g.stderr)
+	printJob(g.stderr, j)
+	if j.Status != "Completed" {
+		msg := fmt.Sprintf("job %s ended %s", j.Name, j.Status)
+		if j.Error != nil {
+			msg += ": " + j.Error.Message
+		}
+		return errors.New(msg)
+	}
+	return nil
+}
+
+func isTerminal(status string) bool {
+	return status == "Completed" || status == "Failed" || status == "Canceled"
+}
+
+func newJobCancelCmd(g *globals) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use: "cancel", Short: "Cancel a job", Example: "  trainyard job cancel --name keen_otter_4fa1c2", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needName(name); err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			j, err := c.CancelJob(cmd.Context(), g.ws(), name)
+			if err != nil {
+				return err
+			}
+			return g.print(j, func(w io.Writer) { fmt.Fprintf(w, "job %s: %s\n", j.Name, j.Status) })
+		},
+	}
+	nameFlag(cmd, &name)
+	return cmd
+}
+
+func newJobMetricsCmd(g *globals) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use: "metrics", Short: "Print the metric series a job logged", Example: "  trainyard job metrics --name keen_otter_4fa1c2 -o json", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needName(name); err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ms, err := c.Metrics(cmd.Context(), g.ws(), name)
+			if err != nil {
+				return err
+			}
+			return g.print(ms, func(w io.Writer) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tSTEP\tVALUE")
+				for _, m := range ms {
+					step := "-"
+					if m.Step != nil {
+						step = fmt.Sprint(*m.Step)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%g\n", m.Name, step, m.Value)
+				}
+				tw.Flush()
+			})
+		},
+	}
+	nameFlag(cmd, &name)
+	return cmd
+}
+
+func newJobDownloadCmd(g *globals) *cobra.Command {
+	var name, path string
+	cmd := &cobra.Command{
+		Use:     "download",
+		Short:   "Download a job's outputs and logs",
+		Long:    "Download a job's outputs to PATH/NAME/outputs/ and its log to PATH/NAME/user_logs/std_log.txt.",
+		Example: "  trainyard job download --name keen_otter_4fa1c2 --download-path ./results",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needName(name); err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			dir := filepath.Join(path, name)
+			logs := filepath.Join(dir, "user_logs")
+			if err := os.MkdirAll(logs, 0o755); err != nil {
+				return err
+			}
+			var log []byte
+			for {
+				chunk, err := c.Logs(cmd.Context(), g.ws(), name, int64(len(log)), 0)
+				if err != nil {
+					return err
+				}
+				if len(chunk.Data) == 0 {
+					break
+				}
+				log = append(log, chunk.Data...)
+			}
+			if err := os.WriteFile(filepath.Join(logs, "std_log.txt"), log, 0o644); err != nil {
+				return err
+			}
+			out := filepath.Join(dir, "outputs")
+			body, err := c.Outputs(cmd.Context(), g.ws(), name)
+			switch {
+			case api.IsNotFound(err):
+				fmt.Fprintf(g.stderr, "job %s has no outputs\n", name)
+			case err != nil:
+				return err
+			default:
+				defer body.Close()
+				os.RemoveAll(out)
+				if _, err := snapshot.Extract(body, out, snapshot.Limits{MaxFiles: 1 << 20, MaxBytes: 1 << 40}); err != nil {
+					return fmt.Errorf("unpack outputs: %w", err)
+				}
+			}
+			fmt.Fprintf(g.stdout, "downloaded job %s to %s\n", name, dir)
+			return nil
+		},
+	}
+	nameFlag(cmd, &name)
+	cmd.Flags().StringVarP(&path, "download-path", "p", ".", "folder to download into")
+	return cmd
+}

@@ -1,0 +1,173 @@
+// Package cli is every command of the trainyard binary: the server and agent programs and the
+// client commands. Client commands reach the server only through package api; this package
+// must not import the store.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/trainyard/trainyard/api"
+	"github.com/trainyard/trainyard/internal/server"
+)
+
+// Exit codes, as in gh: 0 ok, 1 error, 2 usage, 4 authentication.
+const (
+	exitError = 1
+	exitUsage = 2
+	exitAuth  = 4
+)
+
+// globals are the flags every client command has.
+type globals struct {
+	server    string
+	token     string
+	workspace string
+	output    string
+	stdout    io.Writer
+	stderr    io.Writer
+}
+
+// Main runs the CLI with args and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "trainyard",
+		Short: "Run training jobs on compute you own",
+		Long: `trainyard is a self-hosted control plane for machine-learning compute: create compute
+targets, submit training jobs to them, stream their logs and metrics, and get their outputs.`,
+		Example: `  trainyard server &
+  trainyard compute create --name cpu-cluster --type amlcompute --size STANDARD_D2_V2 --max-instances 2
+  trainyard job create -f examples/digits/job.yml --stream`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.server, "server", "", "server URL (default: $TRAINYARD_SERVER, the config file, or the local server)")
+	pf.StringVar(&g.token, "token", "", "bearer token (default: $TRAINYARD_TOKEN, the config file, or the local server's admin token)")
+	pf.StringVarP(&g.workspace, "workspace", "w", "", "workspace (default: $TRAINYARD_WORKSPACE, the config file, or \"default\")")
+	pf.StringVarP(&g.output, "output", "o", "table", "output format of read commands: table, json or yaml")
+	root.AddCommand(newServerCmd(), newAgentCmd(), newComputeCmd(g), newJobCmd(g), newWorkspaceCmd(g))
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, c.CommandPath())}
+	})
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "error:", err)
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage
+	case api.HasCode(err, "unauthenticated"):
+		return exitAuth
+	}
+	return exitError
+}
+
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+// config is the CLI's config file, ~/.config/trainyard/config.yaml.
+type config struct {
+	Server    string `json:"server"`
+	Token     string `json:"token"`
+	Workspace string `json:"workspace"`
+}
+
+func readConfig() config {
+	var c config
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return c
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "trainyard", "config.yaml")); err == nil {
+		yaml.Unmarshal(b, &c)
+	}
+	return c
+}
+
+// localDataDir is where a server on this machine keeps its files.
+func localDataDir() string {
+	if d := os.Getenv("TRAINYARD_DATA_DIR"); d != "" {
+		return d
+	}
+	return server.DefaultConfig().DataDir
+}
+
+// client resolves server and token: flags, then environment, then the config file, then the
+// files of a server running on this machine.
+func (g *globals) client() (*api.Client, error) {
+	cfg := readConfig()
+	srv := firstOf(g.server, os.Getenv("TRAINYARD_SERVER"), cfg.Server)
+	tok := firstOf(g.token, os.Getenv("TRAINYARD_TOKEN"), cfg.Token)
+	dir := localDataDir()
+	if srv == "" {
+		var info server.Info
+		if b, err := os.ReadFile(filepath.Join(dir, server.ServerInfoFile)); err == nil && json.Unmarshal(b, &info) == nil {
+			srv = info.URL
+		}
+	}
+	if srv == "" {
+		return nil, fmt.Errorf("no trainyard server found: start one with 'trainyard server', or name one with --server or TRAINYARD_SERVER (looked for %s)",
+			filepath.Join(dir, server.ServerInfoFile))
+	}
+	if tok == "" {
+		if b, err := os.ReadFile(filepath.Join(dir, server.AdminTokenFile)); err == nil {
+			tok = strings.TrimSpace(string(b))
+		}
+	}
+	if tok == "" {
+		return nil, fmt.Errorf("no token for %s: pass --token or set TRAINYARD_TOKEN (a local server writes its admin token to %s)",
+			srv, filepath.Join(dir, server.AdminTokenFile))
+	}
+	return api.NewClient(srv, tok), nil
+}
+
+func (g *globals) ws() string {
+	return firstOf(g.workspace, os.Getenv("TRAINYARD_WORKSPACE"), readConfig().Workspace, "default")
+}
+
+func firstOf(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// print writes v as JSON or YAML, or calls table for the table format.
+func (g *globals) print(v any, table func(w io.Writer)) error {
+	switch g.output {
+	case "json":
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	case "yaml":
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = g.stdout.Write(b)
+		return err
+	case "table", "":
+		table(g.stdout)
+		return nil
+	}
+	return usageError{fmt.Errorf("--output %q: choose table, json or yaml", g.output)}
+}

@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trainyard/trainyard/internal/agent"
+	"github.com/trainyard/trainyard/internal/driver/process"
+	"github.com/trainyard/trainyard/internal/server"
+)
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level %q: choose debug, info, warn or error", level)}
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func newServerCmd() *cobra.Command {
+	cfg := server.DefaultConfig()
+	var level string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the trainyard server",
+		Long: `Run the trainyard server: the API, the embedded SQLite store, the autoscaler and the
+local node provider. On first start it creates an admin token in the data dir; the CLI on the
+same machine finds the server and the token by itself.`,
+		Example: `  trainyard server
+  trainyard server --data-dir /srv/trainyard --listen 127.0.0.1:9000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := newLogger(level)
+			if err != nil {
+				return err
+			}
+			slog.SetDefault(log)
+			cfg.Log = log
+			dir, err := filepath.Abs(cfg.DataDir)
+			if err != nil {
+				return err
+			}
+			cfg.DataDir = dir
+			return server.Run(cmd.Context(), cfg, func(url string) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "trainyard server listening on %s\nadmin token: %s\n", url,
+					filepath.Join(dir, server.AdminTokenFile))
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "where the store, tokens, artifacts and local nodes live")
+	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
+	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func newAgentCmd() *cobra.Command {
+	cfg := agent.Config{}
+	var level string
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a node's agent (started by a node provider)",
+		Long: `Run the agent of one node: it registers with the server using the one-time join token
+in $TRAINYARD_JOIN_TOKEN, then runs the jobs the server places on the node. Node providers start
+it; you rarely run it by hand.`,
+		Example: `  TRAINYARD_JOIN_TOKEN=tyj_... trainyard agent --server http://127.0.0.1:7878 --node-id cpu-cluster-a1b2 --work-dir /var/lib/trainyard-node`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := newLogger(level)
+			if err != nil {
+				return err
+			}
+			if cfg.ServerURL == "" || cfg.NodeID == "" || cfg.WorkDir == "" {
+				return usageError{errors.New("--server, --node-id and --work-dir are required")}
+			}
+			cfg.JoinToken = strings.TrimSpace(os.Getenv("TRAINYARD_JOIN_TOKEN"))
+			os.Unsetenv("TRAINYARD_JOIN_TOKEN")
+			if cfg.HelperDir, err = server.WriteHelper(filepath.Join(cfg.WorkDir, "python")); err != nil {
+				return err
+			}
+			cfg.Driver = process.New()
+			cfg.Log = log
+			err = agent.New(cfg).Run(cmd.Context())
+			if errors.Is(err, agent.ErrReleased) {
+				return nil
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.ServerURL, "server", "", "the server's URL")
+	f.StringVar(&cfg.NodeID, "node-id", "", "this node's ID, as the server named it")
+	f.StringVar(&cfg.WorkDir, "work-dir", "", "the node's own folder for jobs and its token")
+	f.StringVar(&cfg.Address, "address", "127.0.0.1", "the address other nodes reach this one at")
+	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}

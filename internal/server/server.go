@@ -1,0 +1,179 @@
+// Package server wires a trainyard server together: the store, the HTTP API, the autoscaler,
+// the providers of each location, and the agent of the implicit local target. This file is the
+// one place where every component, provider and loop can be found.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/internal/agent"
+	"github.com/trainyard/trainyard/internal/apiserver"
+	"github.com/trainyard/trainyard/internal/autoscale"
+	"github.com/trainyard/trainyard/internal/driver/process"
+	"github.com/trainyard/trainyard/internal/provider/local"
+	"github.com/trainyard/trainyard/internal/store"
+	"github.com/trainyard/trainyard/python"
+)
+
+// Config is a server's configuration.
+type Config struct {
+	DataDir string // store, tokens, artifacts and local nodes live here
+	Listen  string // host:port; port 0 picks a free one
+	// AgentBinary is the trainyard binary that local nodes run; default: this program.
+	AgentBinary string
+	// AutoscaleInterval is how often every target is reconciled without a kick.
+	AutoscaleInterval time.Duration
+	// HeartbeatTimeout is how long a node may be silent before it is declared lost.
+	HeartbeatTimeout time.Duration
+	Log              *slog.Logger
+}
+
+// DefaultConfig returns the defaults of `trainyard server`.
+func DefaultConfig() Config {
+	home, _ := os.UserHomeDir()
+	return Config{DataDir: filepath.Join(home, ".trainyard"), Listen: "127.0.0.1:7878",
+		AutoscaleInterval: 2 * time.Second, HeartbeatTimeout: 60 * time.Second}
+}
+
+// Files the server writes in its data dir, which the CLI on the same machine reads.
+const (
+	AdminTokenFile = "admin.token"
+	ServerInfoFile = "server.json"
+)
+
+// Info is what ServerInfoFile holds.
+type Info struct {
+	URL string `json:"url"`
+	PID int    `json:"pid"`
+}
+
+// Run starts the server and blocks until ctx ends or a component fails. ready, if not nil,
+// receives the server's URL once it listens.
+func Run(ctx context.Context, cfg Config, ready func(url string)) error {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	db, err := store.Open(ctx, filepath.Join(cfg.DataDir, "trainyard.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tokenPath, err := ensureAdminToken(ctx, db, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another trainyard server running? pick another address with --listen)", cfg.Listen, err)
+	}
+	url := "http://" + ln.Addr().String()
+	info, _ := json.Marshal(Info{URL: url, PID: os.Getpid()})
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, ServerInfoFile), info, 0o600); err != nil {
+		return err
+	}
+	// The time the server was down is not held against its nodes.
+	if err := db.TouchAll(ctx); err != nil {
+		return err
+	}
+	bin := cfg.AgentBinary
+	if bin == "" {
+		if bin, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	sizes := map[string][]trainyard.VMSize{"local": trainyard.BuiltinSizes}
+	locations := map[string]autoscale.Location{
+		"local": {Provider: &local.Provider{Dir: filepath.Join(cfg.DataDir, "nodes"), Binary: bin, Log: log}, Sizes: sizes["local"]},
+	}
+	api := &apiserver.Server{
+		Store: db, DataDir: cfg.DataDir, DefaultLocation: "local", Log: log.With("component", "api"),
+		Sizes: func(loc string) ([]trainyard.VMSize, bool) { s, ok := sizes[loc]; return s, ok },
+	}
+	scaler := autoscale.New(autoscale.Config{
+		State: db, Locations: locations, ServerURL: func() string { return url },
+		Interval: cfg.AutoscaleInterval, HeartbeatTimeout: cfg.HeartbeatTimeout, Log: log.With("component", "autoscale"),
+	})
+	api.Kick = scaler.Kick
+	localToken, err := db.EnsureLocalNode(ctx)
+	if err != nil {
+		return err
+	}
+	helperDir, err := WriteHelper(filepath.Join(cfg.DataDir, "python"))
+	if err != nil {
+		return err
+	}
+	localAgent := agent.New(agent.Config{ServerURL: url, NodeID: store.LocalNodeID, NodeToken: localToken,
+		WorkDir: filepath.Join(cfg.DataDir, "local-node"), Address: "127.0.0.1", Driver: process.New(),
+		HelperDir: helperDir, Log: log.With("component", "local-agent")})
+
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		return nil
+	})
+	g.Go(func() error { return scaler.Run(gctx) })
+	g.Go(func() error { return localAgent.Run(gctx) })
+	log.Info("trainyard server listening", "url", url, "data_dir", cfg.DataDir, "admin_token_file", tokenPath)
+	if ready != nil {
+		ready(url)
+	}
+	return g.Wait()
+}
+
+// ensureAdminToken makes sure an admin token exists and is in the token file, and returns
+// the file's path. A token file that the store does not know (a new database) is re-adopted.
+func ensureAdminToken(ctx context.Context, db *store.DB, dir string) (string, error) {
+	path := filepath.Join(dir, AdminTokenFile)
+	if b, err := os.ReadFile(path); err == nil {
+		tok := strings.TrimSpace(string(b))
+		if p, err := db.Authenticate(ctx, tok); err == nil && p.Kind == store.KindAdmin {
+			return path, nil
+		}
+		return path, db.ReplaceAdmin(ctx, tok)
+	}
+	tok := store.NewToken("tya")
+	if err := db.ReplaceAdmin(ctx, tok); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	slog.Info("created an admin token; the CLI on this machine finds it by itself", "file", path)
+	return path, nil
+}
+
+// WriteHelper writes the Python helper that jobs import (trainyard_run) into dir and returns
+// dir, which agents put on the jobs' PYTHONPATH.
+func WriteHelper(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	return dir, os.WriteFile(filepath.Join(dir, "trainyard_run.py"), python.RunHelper, 0o644)
+}

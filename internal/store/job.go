@@ -1,0 +1,345 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/trainyard/trainyard"
+)
+
+// JobRow is a job record with its internal ID and the spec it was submitted with.
+type JobRow struct {
+	trainyard.Job
+	ID   int64
+	Spec string // the submitted spec as JSON, echoed back by the API
+}
+
+const jobCols = `id, workspace, name, display_name, experiment_name, description, tags, compute, command, env,
+	snapshot, timeout_ms, instance_count, spec, status, wait_reason, node, exit_code, error_code, error_message,
+	created_at, started_at, ended_at`
+
+// CreateJob records a new queued job. Conflict if its name is taken in the workspace.
+func (s *DB) CreateJob(ctx context.Context, j trainyard.Job, spec string) (JobRow, error) {
+	tags, _ := json.Marshal(nonNil(j.Tags))
+	env, _ := json.Marshal(nonNil(j.Environment))
+	var id int64
+	err := s.update(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`INSERT INTO jobs (workspace, name, display_name, experiment_name, description, tags, compute,
+			command, env, snapshot, timeout_ms, instance_count, spec, status, wait_reason, created_at)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			j.Workspace, j.Name, j.DisplayName, j.ExperimentName, j.Description, string(tags), j.Compute,
+			j.Command, string(env), j.Snapshot, j.Timeout.Milliseconds(), j.InstanceCount, spec,
+			trainyard.JobQueued, j.WaitReason, s.now())
+		if err != nil {
+			return err
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	if isUnique(err) {
+		return JobRow{}, trainyard.Errorf(trainyard.Conflict, "a job named %q already exists in workspace %q; job names are unique: leave name out to get a generated one", j.Name, j.Workspace)
+	}
+	if err != nil {
+		return JobRow{}, err
+	}
+	return s.JobByID(ctx, id)
+}
+
+// Job returns a job by workspace and name, or NotFound.
+func (s *DB) Job(ctx context.Context, workspace, name string) (JobRow, error) {
+	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE workspace = ? AND name = ?`, workspace, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return j, trainyard.Errorf(trainyard.NotFound, "job %q not found in workspace %q; list jobs with: trainyard job list", name, workspace)
+	}
+	return j, err
+}
+
+// JobByID returns a job by its internal ID, or NotFound.
+func (s *DB) JobByID(ctx context.Context, id int64) (JobRow, error) {
+	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return j, notFound("job %d not found", id)
+	}
+	return j, err
+}
+
+// JobFilter narrows Jobs.
+type JobFilter struct {
+	Compute string
+	Status  trainyard.JobStatus
+	Limit   int // default 100
+}
+
+// Jobs lists the jobs of a workspace, newest first.
+func (s *DB) Jobs(ctx context.Context, workspace string, f JobFilter) ([]JobRow, error) {
+	q := `SELECT ` + jobCols + ` FROM jobs WHERE workspace = ?`
+	args := []any{workspace}
+	if f.Compute != "" {
+		q += ` AND compute = ?`
+		args = append(args, f.Compute)
+	}
+	if f.Status != "" {
+		q += ` AND status = ?`
+		args = append(args, f.Status)
+	}
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, f.Limit)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []JobRow
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+func scanJob(r scanner) (JobRow, error) {
+	var j JobRow
+	var tags, env, ecode, emsg string
+	var timeout, created, started, ended int64
+	var exit sql.NullInt64
+	err := r.Scan(&j.ID, &j.Workspace, &j.Name, &j.DisplayName, &j.ExperimentName, &j.Description, &tags, &j.Compute,
+		&j.Command, &env, &j.Snapshot, &timeout, &j.InstanceCount, &j.Spec, &j.Status, &j.WaitReason, &j.Node,
+		&exit, &ecode, &emsg, &created, &started, &ended)
+	if err != nil {
+		return j, err
+	}
+	json.Unmarshal([]byte(tags), &j.Tags)
+	json.Unmarshal([]byte(env), &j.Environment)
+	j.Timeout = time.Duration(timeout) * time.Millisecond
+	if exit.Valid {
+		c := int(exit.Int64)
+		j.ExitCode = &c
+	}
+	if ecode != "" {
+		j.Error = &trainyard.JobError{Code: ecode, Message: emsg}
+	}
+	j.CreatedAt, j.StartedAt, j.EndedAt = fromMS(created), fromMS(started), fromMS(ended)
+	return j, nil
+}
+
+// Assignment is a job placed on a node, with a fresh run token for its metrics.
+type Assignment struct {
+	Job      JobRow
+	RunToken string
+}
+
+// Place gives node nodeID its work: the job already placed on it and not yet started (the
+// agent did not hear of it, so it is sent again), or else the oldest queued job of the node's
+// compute. It returns ok=false when there is nothing to do. Placement and the node's move to
+// running are one transaction, so the autoscaler never releases a node that just got work.
+func (s *DB) Place(ctx context.Context, nodeID string, running []int64) (a Assignment, ok bool, err error) {
+	err = s.update(ctx, func(tx *sql.Tx) error {
+		n, err := scanNode(tx.QueryRow(`SELECT `+nodeCols+` FROM nodes WHERE id = ?`, nodeID))
+		if err != nil {
+			return err
+		}
+		var jobID int64
+		switch {
+		case n.State == trainyard.NodeRunning && n.JobID != 0 && !contains(running, n.JobID):
+			var st trainyard.JobStatus
+			if err := tx.QueryRow(`SELECT status FROM jobs WHERE id = ?`, n.JobID).Scan(&st); err != nil {
+				return err
+			}
+			if st != trainyard.JobPreparing {
+				return nil
+			}
+			jobID = n.JobID
+		case n.State == trainyard.NodeIdle:
+			q := `SELECT id FROM jobs WHERE status = ? AND workspace = ? AND compute = ? ORDER BY id LIMIT 1`
+			args := []any{trainyard.JobQueued, n.Workspace, n.Compute}
+			if nodeID == LocalNodeID {
+				q = `SELECT id FROM jobs WHERE status = ? AND compute = ? ORDER BY id LIMIT 1`
+				args = []any{trainyard.JobQueued, trainyard.TypeLocal}
+			}
+			err := tx.QueryRow(q, args...).Scan(&jobID)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			now := s.now()
+			if _, err := tx.Exec(`UPDATE jobs SET status = ?, node = ?, wait_reason = '' WHERE id = ?`, trainyard.JobPreparing, nodeID, jobID); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = ?, last_seen = ? WHERE id = ?`, trainyard.NodeRunning, jobID, now, nodeID); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+		a.RunToken = NewToken("tyr")
+		sub := fmt.Sprint(jobID)
+		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindRun, sub); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO tokens (hash, kind, subject, created_at) VALUES (?,?,?,?)`, HashToken(a.RunToken), KindRun, sub, s.now()); err != nil {
+			return err
+		}
+		a.Job, err = scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
+		ok = err == nil
+		return err
+	})
+	return a, ok, err
+}
+
+func contains(ids []int64, id int64) bool {
+	for _, v := range ids {
+		if v == id {
+			return true
+		}
+	}
+	return false
+}
+
+// jobOnNode loads a job and checks that it is placed on nodeID and not finished; an agent may
+// only report on its own live work.
+func jobOnNode(tx *sql.Tx, nodeID string, jobID int64) (JobRow, error) {
+	j, err := scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && j.Node != nodeID) {
+		return j, trainyard.Errorf(trainyard.NotFound, "job %d is not placed on node %s", jobID, nodeID)
+	}
+	if err == nil && j.Status.Terminal() {
+		return j, trainyard.Errorf(trainyard.Conflict, "job %d is already %s", jobID, j.Status)
+	}
+	return j, err
+}
+
+// SetJobRunning records that the command of a placed job started, or that it finished and its
+// outputs are being collected (Finalizing).
+func (s *DB) SetJobRunning(ctx context.Context, nodeID string, jobID int64, st trainyard.JobStatus) error {
+	return s.update(ctx, func(tx *sql.Tx) error {
+		j, err := jobOnNode(tx, nodeID, jobID)
+		if err != nil {
+			return err
+		}
+		if j.Status == st || j.Status == trainyard.JobCancelRequested {
+			return nil
+		}
+		if !j.Status.CanBecome(st) {
+			return trainyard.Errorf(trainyard.Conflict, "job %d cannot go from %s to %s", jobID, j.Status, st)
+		}
+		q := `UPDATE jobs SET status = ? WHERE id = ?`
+		if st == trainyard.JobRunning {
+			q = `UPDATE jobs SET status = ?, started_at = ` + fmt.Sprint(s.now()) + ` WHERE id = ?`
+		}
+		_, err = tx.Exec(q, st, jobID)
+		return err
+	})
+}
+
+// Outcome is how a job ended on its node.
+type Outcome struct {
+	ExitCode *int
+	Canceled bool // stopped because cancel was asked
+	Error    *trainyard.JobError
+}
+
+// FinishJob records the end of a job and frees its node, whose idle clock starts now.
+func (s *DB) FinishJob(ctx context.Context, nodeID string, jobID int64, o Outcome) (JobRow, error) {
+	var out JobRow
+	err := s.update(ctx, func(tx *sql.Tx) error {
+		j, err := jobOnNode(tx, nodeID, jobID)
+		if err != nil {
+			return err
+		}
+		st := trainyard.JobCompleted
+		switch {
+		case o.Canceled || j.Status == trainyard.JobCancelRequested:
+			st = trainyard.JobCanceled
+		case o.Error != nil:
+			st = trainyard.JobFailed
+		case o.ExitCode == nil || *o.ExitCode != 0:
+			st = trainyard.JobFailed
+		}
+		if o.Error != nil && o.Error.Code == trainyard.ErrJobTimeout {
+			st = trainyard.JobCanceled
+		}
+		var ecode, emsg string
+		if o.Error != nil {
+			ecode, emsg = o.Error.Code, o.Error.Message
+		} else if st == trainyard.JobFailed {
+			ecode, emsg = trainyard.ErrUserError, "the command exited with a non-zero code; see user_logs/std_log.txt (trainyard job stream --name "+j.Name+")"
+		}
+		var exit any
+		if o.ExitCode != nil {
+			exit = *o.ExitCode
+		}
+		now := s.now()
+		if _, err := tx.Exec(`UPDATE jobs SET status = ?, exit_code = ?, error_code = ?, error_message = ?, ended_at = ? WHERE id = ?`,
+			st, exit, ecode, emsg, now, jobID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = 0, idle_since = ?, last_seen = ? WHERE id = ? AND job_id = ?`,
+			trainyard.NodeIdle, now, now, nodeID, jobID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindRun, fmt.Sprint(jobID)); err != nil {
+			return err
+		}
+		out, err = scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
+		return err
+	})
+	return out, err
+}
+
+// CancelJob cancels a queued job at once, or asks the node of a placed job to stop it.
+func (s *DB) CancelJob(ctx context.Context, workspace, name string) (JobRow, error) {
+	j, err := s.Job(ctx, workspace, name)
+	if err != nil {
+		return j, err
+	}
+	err = s.update(ctx, func(tx *sql.Tx) error {
+		var st trainyard.JobStatus
+		if err := tx.QueryRow(`SELECT status FROM jobs WHERE id = ?`, j.ID).Scan(&st); err != nil {
+			return err
+		}
+		switch {
+		case st.Terminal():
+			return trainyard.Errorf(trainyard.Conflict, "job %q is already %s; there is nothing to cancel", name, st)
+		case st == trainyard.JobQueued || st == trainyard.JobStarting:
+			_, err := tx.Exec(`UPDATE jobs SET status = ?, wait_reason = '', ended_at = ? WHERE id = ?`, trainyard.JobCanceled, s.now(), j.ID)
+			return err
+		default:
+			_, err := tx.Exec(`UPDATE jobs SET status = ? WHERE id = ?`, trainyard.JobCancelRequested, j.ID)
+			return err
+		}
+	})
+	if err != nil {
+		return j, err
+	}
+	return s.JobByID(ctx, j.ID)
+}
+
+// CancelRequested returns the IDs of the jobs on a node whose cancel was asked.
+func (s *DB) CancelRequested(ctx context.Context, nodeID string) ([]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM jobs WHERE node = ? AND status = ?`, nodeID, trainyard.JobCancelRequested)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}

@@ -1,0 +1,210 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/trainyard/trainyard"
+)
+
+const nodeCols = `id, workspace, compute, state, job_id, address, port, slots, created_at, registered_at, last_seen, idle_since`
+
+// NodeRow is a node record with the internal ID of the job placed on it.
+type NodeRow struct {
+	trainyard.Node
+	JobID int64
+}
+
+// CreateNode records n in state preparing and returns the one-time join token for its agent.
+func (s *DB) CreateNode(ctx context.Context, n trainyard.Node) (string, error) {
+	join := NewToken("tyj")
+	err := s.update(ctx, func(tx *sql.Tx) error {
+		now := s.now()
+		if n.Slots == 0 {
+			n.Slots = 1
+		}
+		if _, err := tx.Exec(`INSERT INTO nodes (id, workspace, compute, state, slots, created_at) VALUES (?,?,?,?,?,?)`,
+			n.ID, n.Workspace, n.Compute, trainyard.NodePreparing, n.Slots, now); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`INSERT INTO tokens (hash, kind, subject, created_at) VALUES (?,?,?,?)`, HashToken(join), KindJoin, n.ID, now)
+		return err
+	})
+	return join, err
+}
+
+// RegisterNode consumes a node's join token and returns its new node token. A join token works
+// once: a second registration with it is refused.
+func (s *DB) RegisterNode(ctx context.Context, nodeID, address string, port int) (string, error) {
+	tok := NewToken("tyn")
+	err := s.update(ctx, func(tx *sql.Tx) error {
+		now := s.now()
+		res, err := tx.Exec(`UPDATE nodes SET state = ?, address = ?, port = ?, registered_at = ?, last_seen = ?, idle_since = ?
+			WHERE id = ? AND state = ?`, trainyard.NodeIdle, address, port, now, now, now, nodeID, trainyard.NodePreparing)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return trainyard.Errorf(trainyard.Conflict, "node %s is not waiting to register", nodeID)
+		}
+		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindJoin, nodeID); err != nil {
+			return err
+		}
+		_, err = tx.Exec(`INSERT INTO tokens (hash, kind, subject, created_at) VALUES (?,?,?,?)`, HashToken(tok), KindNode, nodeID, now)
+		return err
+	})
+	return tok, err
+}
+
+// EnsureLocalNode makes the node of the implicit local target exist and be idle, and returns a
+// fresh node token for the server's own agent. Its earlier tokens stop working.
+func (s *DB) EnsureLocalNode(ctx context.Context) (string, error) {
+	tok := NewToken("tyn")
+	err := s.update(ctx, func(tx *sql.Tx) error {
+		now := s.now()
+		_, err := tx.Exec(`INSERT INTO nodes (id, workspace, compute, state, created_at, registered_at, last_seen, idle_since, address)
+			VALUES (?, '', ?, ?, ?, ?, ?, ?, '127.0.0.1') ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen`,
+			LocalNodeID, trainyard.TypeLocal, trainyard.NodeIdle, now, now, now, now)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindNode, LocalNodeID); err != nil {
+			return err
+		}
+		_, err = tx.Exec(`INSERT INTO tokens (hash, kind, subject, created_at) VALUES (?,?,?,?)`, HashToken(tok), KindNode, LocalNodeID, now)
+		return err
+	})
+	return tok, err
+}
+
+// LocalNodeID is the node of the implicit local target: the server's own machine.
+const LocalNodeID = "local"
+
+// Node returns one node record, or NotFound.
+func (s *DB) Node(ctx context.Context, id string) (NodeRow, error) {
+	n, err := scanNode(s.db.QueryRowContext(ctx, `SELECT `+nodeCols+` FROM nodes WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return n, notFound("node %q not found", id)
+	}
+	return n, err
+}
+
+// Nodes returns the node records of a compute.
+func (s *DB) Nodes(ctx context.Context, workspace, compute string) ([]trainyard.Node, error) {
+	rows, err := s.NodeRows(ctx, workspace, compute)
+	out := make([]trainyard.Node, len(rows))
+	for i, r := range rows {
+		out[i] = r.Node
+	}
+	return out, err
+}
+
+// NodeRows returns the node records of a compute with their job IDs.
+func (s *DB) NodeRows(ctx context.Context, workspace, compute string) ([]NodeRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+nodeCols+` FROM nodes WHERE workspace = ? AND compute = ? ORDER BY created_at, id`, workspace, compute)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []NodeRow
+	for rows.Next() {
+		n, err := scanNode(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Name the jobs placed on the nodes.
+	for i := range out {
+		if out[i].JobID != 0 {
+			s.db.QueryRowContext(ctx, `SELECT name FROM jobs WHERE id = ?`, out[i].JobID).Scan(&out[i].Job)
+		}
+	}
+	return out, nil
+}
+
+func scanNode(r scanner) (NodeRow, error) {
+	var n NodeRow
+	var created, registered, seen, idle int64
+	err := r.Scan(&n.ID, &n.Workspace, &n.Compute, &n.State, &n.JobID, &n.Address, &n.Port, &n.Slots, &created, &registered, &seen, &idle)
+	n.CreatedAt, n.RegisteredAt, n.LastSeen, n.IdleSince = fromMS(created), fromMS(registered), fromMS(seen), fromMS(idle)
+	return n, err
+}
+
+// Touch records contact from a node's agent.
+func (s *DB) Touch(ctx context.Context, id string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE nodes SET last_seen = ? WHERE id = ?`, s.now(), id)
+	return err
+}
+
+// TouchAll records contact from every node, as if each had just sent a heartbeat. The server
+// calls it at start, so that the time it was down is not held against its nodes.
+func (s *DB) TouchAll(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE nodes SET last_seen = ? WHERE registered_at > 0`, s.now())
+	return err
+}
+
+// ReleaseNode moves a node to leaving if it is idle, unusable or preparing; never a running
+// node, since a job may just have been placed on it. It reports whether it did.
+func (s *DB) ReleaseNode(ctx context.Context, id string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE nodes SET state = ? WHERE id = ? AND (state IN (?, ?, ?) OR (state = ? AND job_id = 0))`,
+		trainyard.NodeLeaving, id, trainyard.NodeIdle, trainyard.NodeUnusable, trainyard.NodePreparing, trainyard.NodeLeaving)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// DeleteNode drops a node record and its tokens.
+func (s *DB) DeleteNode(ctx context.Context, id string) error {
+	return s.update(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind IN (?, ?) AND subject = ?`, KindJoin, KindNode, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`DELETE FROM nodes WHERE id = ?`, id)
+		return err
+	})
+}
+
+// MarkNodeLost moves a node to unusable and fails the job placed on it with code NodeLost.
+func (s *DB) MarkNodeLost(ctx context.Context, id, reason string) error {
+	return s.update(ctx, func(tx *sql.Tx) error {
+		var jobID int64
+		if err := tx.QueryRow(`SELECT job_id FROM nodes WHERE id = ?`, id).Scan(&jobID); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			return err
+		}
+		if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = 0 WHERE id = ?`, trainyard.NodeUnusable, id); err != nil {
+			return err
+		}
+		if jobID == 0 {
+			return nil
+		}
+		_, err := tx.Exec(`UPDATE jobs SET status = ?, error_code = ?, error_message = ?, ended_at = ?
+			WHERE id = ? AND status NOT IN (?, ?, ?)`, trainyard.JobFailed, trainyard.ErrNodeLost,
+			"node "+id+" was lost: "+reason, s.now(), jobID, trainyard.JobCompleted, trainyard.JobFailed, trainyard.JobCanceled)
+		return err
+	})
+}
+
+// Demand returns the number of nodes the queued jobs of a compute want.
+func (s *DB) Demand(ctx context.Context, workspace, compute string) (int, error) {
+	var n sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT sum(instance_count) FROM jobs WHERE status = ? AND workspace = ? AND compute = ?`,
+		trainyard.JobQueued, workspace, compute).Scan(&n)
+	return int(n.Int64), err
+}
+
+// SetWaitReason sets the wait reason of every queued job of a compute.
+func (s *DB) SetWaitReason(ctx context.Context, workspace, compute, reason string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE jobs SET wait_reason = ? WHERE status = ? AND workspace = ? AND compute = ? AND wait_reason != ?`,
+		reason, trainyard.JobQueued, workspace, compute, reason)
+	return err
+}
