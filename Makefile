@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` and `make test`.
+GO ?= go
+BIN := bin/trainyard
+
+.PHONY: build demo test test-go test-e2e test-python vet clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/trainyard
+
+demo: build
+	scripts/demo.sh
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt would change the files above"; exit 1; }
+
+test: vet
+	scripts/deps.sh
+	$(MAKE) test-go test-python test-e2e
+
+test-go:
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+test-e2e:
+	$(GO) test -count=1 -timeout 15m ./e2e/
+
+test-python:
+	cd python && python3 -m unittest -v test_trainyard_run 2>&1
+
+clean:
+	rm -rf bin
