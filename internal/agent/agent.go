@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -37,6 +38,10 @@ type Config struct {
 	HelperDir string
 	// StopGrace is how long a stopped job gets between SIGTERM and SIGKILL.
 	StopGrace time.Duration
+	// GiveUpAfter is how long an idle agent keeps trying to reach a server that does not
+	// answer before it exits, so a node whose server is gone for good does not linger. An
+	// agent with running work never gives up. Zero means never.
+	GiveUpAfter time.Duration
 	Log       *slog.Logger
 }
 
@@ -78,14 +83,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.reattach(ctx)
 	defer a.wg.Wait()
 	var b backoff
+	lastContact := time.Now()
 	for {
-		resp, err := a.client.Sync(ctx, api.SyncRequest{Running: a.runningIDs(), WaitMS: 10000})
+		running := a.runningIDs()
+		resp, err := a.client.Sync(ctx, api.SyncRequest{Running: running, WaitMS: 10000})
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case api.HasCode(err, "unauthenticated"):
 			a.log.Info("the server no longer knows this node; stopping")
 			return ErrReleased
+		case err != nil && a.cfg.GiveUpAfter > 0 && len(running) == 0 && time.Since(lastContact) > a.cfg.GiveUpAfter:
+			a.log.Warn("no contact with the server; giving up", "since", lastContact, "err", err)
+			return fmt.Errorf("agent: no contact with the server for %s: %w", a.cfg.GiveUpAfter, err)
 		case err != nil:
 			d := b.next()
 			a.log.Warn("sync failed; retrying", "err", err, "in", d)
@@ -93,6 +103,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			continue
 		}
 		b.reset()
+		lastContact = time.Now()
 		for _, id := range resp.Stop {
 			a.stop(id)
 		}

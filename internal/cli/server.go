@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -98,6 +99,7 @@ it; you rarely run it by hand.`,
 	f.StringVar(&cfg.NodeID, "node-id", "", "this node's ID, as the server named it")
 	f.StringVar(&cfg.WorkDir, "work-dir", "", "the node's own folder for jobs and its token")
 	f.StringVar(&cfg.Address, "address", "127.0.0.1", "the address other nodes reach this one at")
+	f.DurationVar(&cfg.GiveUpAfter, "give-up-after", 30*time.Minute, "exit when idle and the server has not answered for this long (0: never)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -123,8 +123,10 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 		WorkDir: filepath.Join(cfg.DataDir, "local-node"), Address: "127.0.0.1", Driver: process.New(),
 		HelperDir: helperDir, Log: log.With("component", "local-agent")})
 
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	g, gctx := errgroup.WithContext(ctx)
+	// Requests end with the server, so long polls do not hold up a shutdown.
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return gctx }}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
