@@ -42,7 +42,7 @@ type Config struct {
 	// answer before it exits, so a node whose server is gone for good does not linger. An
 	// agent with running work never gives up. Zero means never.
 	GiveUpAfter time.Duration
-	Log       *slog.Logger
+	Log         *slog.Logger
 }
 
 // Agent runs one node's work.
