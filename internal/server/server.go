@@ -79,7 +79,7 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listen(cfg)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another trainyard server running? pick another address with --listen)", cfg.Listen, err)
 	}
@@ -147,6 +147,22 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 		ready(url)
 	}
 	return g.Wait()
+}
+
+// listen opens the server's address. With port 0 it first tries the address of the previous run
+// in the same data dir: nodes and running jobs were told that URL and keep using it.
+func listen(cfg Config) (net.Listener, error) {
+	if host, port, err := net.SplitHostPort(cfg.Listen); err == nil && port == "0" {
+		var prev Info
+		if b, err := os.ReadFile(filepath.Join(cfg.DataDir, ServerInfoFile)); err == nil && json.Unmarshal(b, &prev) == nil {
+			if addr := strings.TrimPrefix(prev.URL, "http://"); strings.HasPrefix(addr, host+":") {
+				if ln, err := net.Listen("tcp", addr); err == nil {
+					return ln, nil
+				}
+			}
+		}
+	}
+	return net.Listen("tcp", cfg.Listen)
 }
 
 // ensureAdminToken makes sure an admin token exists and is in the token file, and returns

@@ -12,13 +12,14 @@ import (
 //	bash --posix -c wrapperScript trainyard-wrapper STATEDIR COMMAND
 //
 // --posix stops bash from sourcing $BASH_ENV (spec.Env may set it for the command); the script
-// turns posix mode off again at once. The command runs in the foreground, so it gets default
+// turns posix mode off again at once, along with errexit and nounset, which an exported
+// SHELLOPTS could have turned on. The command runs in the foreground, so it gets default
 // signal dispositions and stdin (async commands in a non-interactive shell ignore SIGINT and
 // read /dev/null). A trapped signal is acted on only when the foreground command has ended,
 // which is what we want: Stop signals the whole group, so the command already has it. The
 // wrapper's own stderr is /dev/null while it waits, so bash's "Killed" report is not written to
 // the task's log. The status is written with signals ignored, and mv inherits that.
-const wrapperScript = `set +o posix
+const wrapperScript = `set +o posix +eu
 trap : TERM INT HUP
 exec 3>&2 2>/dev/null
 "$BASH" -c "$2" 2>&3 3>&-
