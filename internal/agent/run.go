@@ -69,6 +69,13 @@ func (r *run) taskSpec() driver.TaskSpec {
 // it returns without touching the task, which goes on and is re-attached by the next agent.
 func (r *run) execute(ctx context.Context) {
 	log := r.a.log.With("job", r.as.Name, "job_id", r.as.JobID)
+	defer func() {
+		// Unless the agent is stopping (the task goes on and is re-attached later), the job is
+		// over for this node: reported, or no longer its own.
+		if ctx.Err() == nil {
+			os.RemoveAll(r.dir)
+		}
+	}()
 	if r.task == nil {
 		task, err := r.prepareAndStart(ctx)
 		if ctx.Err() != nil {
@@ -230,13 +237,9 @@ func (r *run) report(ctx context.Context, what string, body any) bool {
 	}
 }
 
-// finish reports the end and, once the server has it, removes the job's folder.
+// finish reports how the job ended.
 func (r *run) finish(ctx context.Context, req api.FinishRequest) bool {
-	ok := r.report(ctx, "finish", req)
-	if ok || ctx.Err() == nil {
-		os.RemoveAll(r.dir)
-	}
-	return ok
+	return r.report(ctx, "finish", req)
 }
 
 func (r *run) uploadOutputs(ctx context.Context) error {

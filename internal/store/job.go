@@ -228,7 +228,8 @@ func (s *DB) SetJobRunning(ctx context.Context, nodeID string, jobID int64, st t
 		if err != nil {
 			return err
 		}
-		if j.Status == st || j.Status == trainyard.JobCancelRequested {
+		// Repeats and late reports (an agent re-attached after its task had ended) are no-ops.
+		if j.Status == st || j.Status == trainyard.JobCancelRequested || j.Status == trainyard.JobFinalizing {
 			return nil
 		}
 		if !j.Status.CanBecome(st) {
