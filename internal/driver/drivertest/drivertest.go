@@ -1,9 +1,11 @@
 // Package drivertest is the conformance suite for the driver contract: every driver.Driver
 // implementation runs Run in its tests and must pass it.
 //
-// The suite uses only bash and coreutils commands in its task specs, so a driver that runs
-// tasks in a container with those tools passes it as well as one that runs local processes. It
-// must only be imported by tests.
+// The suite's commands use only bash and coreutils, so a driver that runs tasks in a container
+// with those tools can run it too. It assumes the task sees spec.Dir at the same path as the
+// test: it checks pwd, and talks to the task through files and a FIFO there (never through
+// pids, which a container would not share). It must only be imported by tests, and imports
+// only the standard library and the driver contract.
 package drivertest
 
 import (

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/trainyard/trainyard/internal/driver"
 )
 
@@ -27,8 +26,8 @@ func testReattachRunning(t *testing.T, newDriver func(*testing.T) driver.Driver)
 	if got, want := wait(t, task), (driver.Exit{Code: 7}); got != want {
 		t.Errorf("reattached Wait() = %+v, want %+v", got, want)
 	}
-	if diff := cmp.Diff("before\naway\nafter\n", readLog(t, spec)); diff != "" {
-		t.Errorf("log mismatch (-want +got):\n%s", diff)
+	if got, want := readLog(t, spec), "before\naway\nafter\n"; got != want {
+		t.Errorf("log = %q, want %q", got, want)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/trainyard/trainyard/internal/driver"
 )
 
@@ -28,8 +27,8 @@ func testExitCode(t *testing.T, newDriver func(*testing.T) driver.Driver) {
 			t.Parallel()
 			task := start(t, newDriver(t), newSpec(t, tt.command))
 			got := wait(t, task)
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("Wait() exit mismatch (-want +got):\n%s", diff)
+			if got != tt.want {
+				t.Errorf("Wait() = %+v, want %+v", got, tt.want)
 			}
 			// Waiting again gives the same answer.
 			if again := wait(t, task); again != got {
@@ -50,8 +49,8 @@ func testOutput(t *testing.T, newDriver func(*testing.T) driver.Driver) {
 		t.Fatalf("Wait() = %+v, want success", exit)
 	}
 	want := "earlier\nout1\nerr1\nout2\nerr2\n"
-	if diff := cmp.Diff(want, readLog(t, spec)); diff != "" {
-		t.Errorf("log mismatch (-want +got):\n%s", diff)
+	if got := readLog(t, spec); got != want {
+		t.Errorf("log = %q, want %q", got, want)
 	}
 }
 
