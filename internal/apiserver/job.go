@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"math"
 	"net/http"
 	"os"
 	"slices"
@@ -56,6 +55,9 @@ func (s *Server) admit(r *http.Request, j trainyard.Job) (string, error) {
 		return trainyard.WaitLocalBusy + ": waiting for the server's own machine", nil
 	}
 	c, err := s.Store.Compute(r.Context(), j.Workspace, j.Compute)
+	if err != nil && trainyard.ErrorCode(err) != trainyard.NotFound {
+		return "", err
+	}
 	if err != nil {
 		return "", trainyard.Errorf(trainyard.NotFound, "compute %q not found in workspace %q; create it with: trainyard compute create --name %s --type amlcompute --max-instances 2, or use --compute local",
 			j.Compute, j.Workspace, j.Compute)
@@ -163,18 +165,15 @@ func (s *Server) logMetrics(w http.ResponseWriter, r *http.Request) error {
 		if m.Name == "" || len(m.Name) > 255 {
 			return trainyard.Errorf(trainyard.Invalid, "metrics[%d].name: must be 1 to 255 characters", i)
 		}
-		if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
-			return trainyard.Errorf(trainyard.Invalid, "metrics[%d] %q: value must be a finite number", i, m.Name)
-		}
 		names[m.Name] = true
 		ms[i] = store.Metric{Name: m.Name, Value: m.Value, Step: m.Step}
 	}
-	have, err := s.Store.Metrics(r.Context(), jobID, "")
+	have, err := s.Store.MetricNames(r.Context(), jobID)
 	if err != nil {
 		return err
 	}
-	for _, m := range have {
-		names[m.Name] = true
+	for _, n := range have {
+		names[n] = true
 	}
 	if len(names) > maxMetricNames {
 		return trainyard.Errorf(trainyard.Invalid, "a job may log at most %d metric names; this batch would make %d", maxMetricNames, len(names))

@@ -78,8 +78,8 @@ func (s *Server) wrap(rt route) http.Handler {
 // authenticate checks the bearer token and that its kind may call a route of kind want.
 func (s *Server) authenticate(r *http.Request, want string) (store.Principal, error) {
 	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || tok == "" {
+	scheme, tok, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return store.Principal{}, trainyard.Errorf(trainyard.Unauthenticated,
 			"this endpoint needs a bearer token; the CLI finds the local server's token by itself, or pass --token or TRAINYARD_TOKEN")
 	}

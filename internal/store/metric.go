@@ -31,11 +31,22 @@ func (s *DB) AddMetrics(ctx context.Context, jobID int64, ms []Metric) error {
 	})
 }
 
-// MetricNames counts the distinct metric names of a job.
-func (s *DB) MetricNames(ctx context.Context, jobID int64) (int, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(DISTINCT name) FROM metrics WHERE job_id = ?`, jobID).Scan(&n)
-	return n, err
+// MetricNames returns the distinct metric names of a job.
+func (s *DB) MetricNames(ctx context.Context, jobID int64) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT name FROM metrics WHERE job_id = ?`, jobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	return names, rows.Err()
 }
 
 // Metrics returns a job's metrics in logging order; name "" means all.

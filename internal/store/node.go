@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 
 	"github.com/trainyard/trainyard"
 )
@@ -186,6 +187,10 @@ func (s *DB) MarkNodeLost(ctx context.Context, id, reason string) error {
 		}
 		if jobID == 0 {
 			return nil
+		}
+		// The job's token dies with it: a process left on the lost node cannot write into it.
+		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindRun, fmt.Sprint(jobID)); err != nil {
+			return err
 		}
 		_, err := tx.Exec(`UPDATE jobs SET status = ?, error_code = ?, error_message = ?, ended_at = ?
 			WHERE id = ? AND status NOT IN (?, ?, ?)`, trainyard.JobFailed, trainyard.ErrNodeLost,
