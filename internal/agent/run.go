@@ -267,7 +267,7 @@ var outputLimits = snapshot.Limits{MaxFiles: 100000, MaxBytes: 10 << 30}
 func (r *run) shipLogs(ctx context.Context) {
 	var off int64
 	for {
-		off = r.shipFrom(ctx, off)
+		off, _ = r.shipFrom(ctx, off) // on an error, try again on the next tick
 		select {
 		case <-ctx.Done():
 			r.shipped = off
@@ -277,42 +277,51 @@ func (r *run) shipLogs(ctx context.Context) {
 	}
 }
 
-// flushLogs sends the rest of the log after the task ended.
+// flushLogs sends the rest of the log after the task ended, retrying while the server is
+// away: the tail of a job that ends during an outage must not be lost.
 func (r *run) flushLogs(ctx context.Context) {
 	off := r.shipped
+	var b backoff
 	for {
-		next := r.shipFrom(ctx, off)
-		if next == off || ctx.Err() != nil {
+		next, err := r.shipFrom(ctx, off)
+		switch _, refused := errors.AsType[*api.Error](err); {
+		case ctx.Err() != nil, refused, err == nil && next == off:
 			return
+		case err != nil: // the server is away: go on from what it holds
+			off = next
+			sleep(ctx, b.next())
+		default:
+			off = next
+			b.reset()
 		}
-		off = next
 	}
 }
 
 const logChunk = 1 << 20
 
 // shipFrom sends the log from off, one chunk at a time, and returns the offset the server
-// holds. A retry of a chunk the server has is harmless: it answers with its size.
-func (r *run) shipFrom(ctx context.Context, off int64) int64 {
+// holds, with the error of a post that failed. A retry of a chunk the server has is harmless:
+// it answers with its size.
+func (r *run) shipFrom(ctx context.Context, off int64) (int64, error) {
 	f, err := os.Open(r.logPath())
 	if err != nil {
-		return off
+		return off, nil
 	}
 	defer f.Close()
 	buf := make([]byte, logChunk)
 	for {
 		n, err := f.ReadAt(buf, off)
 		if n == 0 {
-			return off
+			return off, nil
 		}
 		var resp api.LogAppendResponse
 		perr := r.a.client.Do(ctx, "POST", fmt.Sprintf("/v1/agent/jobs/%d/logs?offset=%d", r.as.JobID, off), bytes.NewReader(buf[:n]), &resp)
 		if perr != nil {
-			return off // try again on the next tick
+			return off, perr
 		}
 		off = resp.Size
 		if err == io.EOF || n < logChunk {
-			return off
+			return off, nil
 		}
 	}
 }

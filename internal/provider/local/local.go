@@ -43,6 +43,9 @@ type meta struct {
 func (p *Provider) Create(ctx context.Context, tmpl provider.Template) (provider.Instance, error) {
 	dir := filepath.Join(p.Dir, tmpl.NodeID)
 	inst := provider.Instance{ID: tmpl.NodeID, Target: tmpl.Target, State: provider.Pending, CreatedAt: time.Now().UTC(), Address: "127.0.0.1"}
+	if err := ctx.Err(); err != nil {
+		return inst, fmt.Errorf("start agent for node %s: %w", tmpl.NodeID, err)
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "work"), 0o700); err != nil {
 		return inst, err
 	}
