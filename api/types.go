@@ -150,16 +150,16 @@ type Limits struct {
 type Job struct {
 	Name           string            `json:"name"`
 	Workspace      string            `json:"workspace"`
-	DisplayName    string            `json:"display_name"`
-	ExperimentName string            `json:"experiment_name"`
+	DisplayName    string            `json:"displayName"`
+	ExperimentName string            `json:"experimentName"`
 	Description    string            `json:"description,omitempty"`
 	Tags           map[string]string `json:"tags,omitempty"`
 	Compute        string            `json:"compute"`
 	Command        string            `json:"command"`
 	// EnvironmentVariables lists the names only: values may be secrets and never leave the server.
-	EnvironmentVariables []string           `json:"environment_variables,omitempty"`
+	EnvironmentVariables []string           `json:"environmentVariables,omitempty"`
 	Code                 string             `json:"code,omitempty"`
-	InstanceCount        int                `json:"instance_count"`
+	InstanceCount        int                `json:"instanceCount"`
 	Timeout              string             `json:"timeout,omitempty"`
 	Status               string             `json:"status"`
 	WaitReason           string             `json:"waitReason,omitempty"`

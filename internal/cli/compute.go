@@ -52,14 +52,17 @@ waits until the target is ready unless --no-wait.`,
 				if err != nil {
 					return err
 				}
-				if data, err = manifest.Set(data, sets); err != nil {
-					return err
+				if len(sets) > 0 {
+					// Line numbers in later errors are then of the changed document.
+					if data, err = manifest.Set(data, sets); err != nil {
+						return fmt.Errorf("%s: --set: %w", file, err)
+					}
 				}
 				if err := manifest.Decode(data, &spec); err != nil {
 					return fmt.Errorf("%s: %w", file, err)
 				}
 			} else if len(sets) > 0 {
-				return usageError{errors.New("--set needs a file (-f) to change")}
+				return UsageError{errors.New("--set needs a file (-f) to change")}
 			}
 			f := cmd.Flags()
 			if f.Changed("name") {
@@ -85,7 +88,7 @@ waits until the target is ready unless --no-wait.`,
 			if f.Changed("idle-time-before-scale-down") {
 				d, err := api.ParseDuration(idle)
 				if err != nil {
-					return usageError{fmt.Errorf("--idle-time-before-scale-down: %w", err)}
+					return UsageError{fmt.Errorf("--idle-time-before-scale-down: %w", err)}
 				}
 				spec.IdleTimeBeforeScaleDown = &api.Seconds{Duration: d}
 			}
@@ -97,7 +100,7 @@ waits until the target is ready unless --no-wait.`,
 				spec.Tags = t
 			}
 			if spec.Name == "" || spec.Type == "" {
-				return usageError{errors.New("--name and --type are required (or name: and type: in the file given with -f)")}
+				return UsageError{errors.New("--name and --type are required (or name: and type: in the file given with -f)")}
 			}
 			// The same rule the server applies, checked before anything is sent (case C-07).
 			if t, err := trainyard.ParseComputeType(spec.Type); err != nil {
@@ -203,7 +206,7 @@ func newComputeShowCmd(g *globals) *cobra.Command {
 		Use: "show", Short: "Show a compute target, its nodes and recent events", Example: "  trainyard compute show --name cpu-cluster", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" {
-				return usageError{errors.New("--name is required")}
+				return UsageError{errors.New("--name is required")}
 			}
 			c, err := g.client()
 			if err != nil {
@@ -266,7 +269,7 @@ func newComputeDeleteCmd(g *globals) *cobra.Command {
 		Example: "  trainyard compute delete --name cpu-cluster --yes", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" {
-				return usageError{errors.New("--name is required")}
+				return UsageError{errors.New("--name is required")}
 			}
 			c, err := g.client()
 			if err != nil {
@@ -308,7 +311,7 @@ func newComputeListNodesCmd(g *globals) *cobra.Command {
 		Use: "list-nodes", Short: "List the nodes of a cluster", Example: "  trainyard compute list-nodes --name cpu-cluster", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" {
-				return usageError{errors.New("--name is required")}
+				return UsageError{errors.New("--name is required")}
 			}
 			c, err := g.client()
 			if err != nil {

@@ -18,7 +18,7 @@ func keyValues(flag string, pairs []string) (map[string]string, error) {
 	for _, p := range pairs {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok || k == "" {
-			return nil, usageError{fmt.Errorf("%s %q: want key=value", flag, p)}
+			return nil, UsageError{fmt.Errorf("%s %q: want key=value", flag, p)}
 		}
 		m[k] = v
 	}

@@ -44,14 +44,17 @@ replace ${{inputs.NAME}} in the command. --set overrides any key of the file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if file == "" {
-				return usageError{errors.New("--file (-f) is required: the job's YAML file")}
+				return UsageError{errors.New("--file (-f) is required: the job's YAML file")}
 			}
 			data, err := os.ReadFile(file)
 			if err != nil {
 				return err
 			}
-			if data, err = manifest.Set(data, sets); err != nil {
-				return err
+			if len(sets) > 0 {
+				// Line numbers in later errors are then of the changed document.
+				if data, err = manifest.Set(data, sets); err != nil {
+					return fmt.Errorf("%s: --set: %w", file, err)
+				}
 			}
 			var spec api.JobSpec
 			if err := manifest.Decode(data, &spec); err != nil {
@@ -104,7 +107,7 @@ func newJobSubmitCmd(g *globals) *cobra.Command {
 			if timeout != "" {
 				d, err := api.ParseDuration(timeout)
 				if err != nil {
-					return usageError{fmt.Errorf("--timeout: %w", err)}
+					return UsageError{fmt.Errorf("--timeout: %w", err)}
 				}
 				spec.Limits = &api.Limits{Timeout: &api.Seconds{Duration: d}}
 			}

@@ -24,7 +24,7 @@ func nameFlag(cmd *cobra.Command, name *string) {
 
 func needName(name string) error {
 	if name == "" {
-		return usageError{errors.New("--name is required (list jobs with: trainyard job list)")}
+		return UsageError{errors.New("--name is required (list jobs with: trainyard job list)")}
 	}
 	return nil
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/trainyard/trainyard"
 	"github.com/trainyard/trainyard/api"
-	"github.com/trainyard/trainyard/internal/server"
 )
 
 // Exit codes, as in gh: 0 ok, 1 error, 2 usage, 4 authentication.
@@ -37,8 +37,10 @@ type globals struct {
 	stderr    io.Writer
 }
 
-// Main runs the CLI with args and returns the process exit code.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// Main runs the CLI with args and returns the process exit code. programs are the commands
+// that run a part of the system (server, agent); the binary's main package wires them, so
+// that this package reaches the server only through the API.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, programs ...*cobra.Command) int {
 	g := &globals{stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "trainyard",
@@ -59,16 +61,18 @@ targets, submit training jobs to them, stream their logs and metrics, and get th
 	pf.StringVar(&g.token, "token", "", "bearer token (default: $TRAINYARD_TOKEN, the config file, or the local server's admin token)")
 	pf.StringVarP(&g.workspace, "workspace", "w", "", "workspace (default: $TRAINYARD_WORKSPACE, the config file, or \"default\")")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format of read commands: table, json or yaml")
-	root.AddCommand(newServerCmd(), newAgentCmd(), newComputeCmd(g), newJobCmd(g), newWorkspaceCmd(g))
+	root.AddCommand(programs...)
+	root.AddCommand(newComputeCmd(g), newJobCmd(g), newWorkspaceCmd(g))
+	usageArgs(root)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, c.CommandPath())}
+		return UsageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, c.CommandPath())}
 	})
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "error:", err)
-	var ue usageError
+	fmt.Fprintln(stderr, "error:", message(err))
+	var ue UsageError
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage
@@ -78,11 +82,36 @@ targets, submit training jobs to them, stream their logs and metrics, and get th
 	return exitError
 }
 
-type usageError struct{ error }
+// UsageError is a mistake in how a command was called; it exits with code 2.
+type UsageError struct{ Err error }
 
-func (u usageError) Unwrap() error { return u.error }
+func (u UsageError) Error() string { return u.Err.Error() }
+func (u UsageError) Unwrap() error { return u.Err }
+
+// usageArgs makes a wrong number of arguments a usage error, in every command under c.
+func usageArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return UsageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, cmd.CommandPath())}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
+}
 
 // config is the CLI's config file, ~/.config/trainyard/config.yaml.
+// message is what a user reads of err: the API's or the domain's message without its code.
+func message(err error) string {
+	if te, ok := errors.AsType[*trainyard.Error](err); ok {
+		return strings.Replace(err.Error(), te.Error(), te.Message, 1)
+	}
+	return err.Error()
+}
+
 type config struct {
 	Server    string `json:"server"`
 	Token     string `json:"token"`
@@ -106,7 +135,7 @@ func localDataDir() string {
 	if d := os.Getenv("TRAINYARD_DATA_DIR"); d != "" {
 		return d
 	}
-	return server.DefaultConfig().DataDir
+	return api.DefaultDataDir()
 }
 
 // client resolves server and token: flags, then environment, then the config file, then the
@@ -117,23 +146,23 @@ func (g *globals) client() (*api.Client, error) {
 	tok := firstOf(g.token, os.Getenv("TRAINYARD_TOKEN"), cfg.Token)
 	dir := localDataDir()
 	if srv == "" {
-		var info server.Info
-		if b, err := os.ReadFile(filepath.Join(dir, server.ServerInfoFile)); err == nil && json.Unmarshal(b, &info) == nil {
+		var info api.ServerInfo
+		if b, err := os.ReadFile(filepath.Join(dir, api.ServerInfoFile)); err == nil && json.Unmarshal(b, &info) == nil {
 			srv = info.URL
 		}
 	}
 	if srv == "" {
 		return nil, fmt.Errorf("no trainyard server found: start one with 'trainyard server', or name one with --server or TRAINYARD_SERVER (looked for %s)",
-			filepath.Join(dir, server.ServerInfoFile))
+			filepath.Join(dir, api.ServerInfoFile))
 	}
 	if tok == "" {
-		if b, err := os.ReadFile(filepath.Join(dir, server.AdminTokenFile)); err == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, api.AdminTokenFile)); err == nil {
 			tok = strings.TrimSpace(string(b))
 		}
 	}
 	if tok == "" {
 		return nil, fmt.Errorf("no token for %s: pass --token or set TRAINYARD_TOKEN (a local server writes its admin token to %s)",
-			srv, filepath.Join(dir, server.AdminTokenFile))
+			srv, filepath.Join(dir, api.AdminTokenFile))
 	}
 	return api.NewClient(srv, tok), nil
 }
@@ -169,5 +198,5 @@ func (g *globals) print(v any, table func(w io.Writer)) error {
 		table(g.stdout)
 		return nil
 	}
-	return usageError{fmt.Errorf("--output %q: choose table, json or yaml", g.output)}
+	return UsageError{fmt.Errorf("--output %q: choose table, json or yaml", g.output)}
 }

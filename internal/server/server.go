@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/api"
 	"github.com/trainyard/trainyard/internal/agent"
 	"github.com/trainyard/trainyard/internal/apiserver"
 	"github.com/trainyard/trainyard/internal/autoscale"
@@ -43,21 +44,8 @@ type Config struct {
 
 // DefaultConfig returns the defaults of `trainyard server`.
 func DefaultConfig() Config {
-	home, _ := os.UserHomeDir()
-	return Config{DataDir: filepath.Join(home, ".trainyard"), Listen: "127.0.0.1:7878",
+	return Config{DataDir: api.DefaultDataDir(), Listen: "127.0.0.1:7878",
 		AutoscaleInterval: 2 * time.Second, HeartbeatTimeout: 60 * time.Second}
-}
-
-// Files the server writes in its data dir, which the CLI on the same machine reads.
-const (
-	AdminTokenFile = "admin.token"
-	ServerInfoFile = "server.json"
-)
-
-// Info is what ServerInfoFile holds.
-type Info struct {
-	URL string `json:"url"`
-	PID int    `json:"pid"`
 }
 
 // Run starts the server and blocks until ctx ends or a component fails. ready, if not nil,
@@ -84,8 +72,8 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 		return fmt.Errorf("listen on %s: %w (is another trainyard server running? pick another address with --listen)", cfg.Listen, err)
 	}
 	url := "http://" + ln.Addr().String()
-	info, _ := json.Marshal(Info{URL: url, PID: os.Getpid()})
-	if err := os.WriteFile(filepath.Join(cfg.DataDir, ServerInfoFile), info, 0o600); err != nil {
+	info, _ := json.Marshal(api.ServerInfo{URL: url, PID: os.Getpid()})
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, api.ServerInfoFile), info, 0o600); err != nil {
 		return err
 	}
 	// The time the server was down is not held against its nodes.
@@ -102,15 +90,15 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 	locations := map[string]autoscale.Location{
 		"local": {Provider: &local.Provider{Dir: filepath.Join(cfg.DataDir, "nodes"), Binary: bin, Log: log}, Sizes: sizes["local"]},
 	}
-	api := &apiserver.Server{
+	apiSrv := &apiserver.Server{
 		Store: db, DataDir: cfg.DataDir, DefaultLocation: "local", Log: log.With("component", "api"),
 		Sizes: func(loc string) ([]trainyard.VMSize, bool) { s, ok := sizes[loc]; return s, ok },
 	}
 	scaler := autoscale.New(autoscale.Config{
 		State: db, Locations: locations, ServerURL: func() string { return url },
-		Interval: cfg.AutoscaleInterval, HeartbeatTimeout: cfg.HeartbeatTimeout, Log: log.With("component", "autoscale"),
+		Interval: cfg.AutoscaleInterval, HeartbeatTimeout: cfg.HeartbeatTimeout, Log: log,
 	})
-	api.Kick = scaler.Kick
+	apiSrv.Kick = scaler.Kick
 	localToken, err := db.EnsureLocalNode(ctx)
 	if err != nil {
 		return err
@@ -125,7 +113,7 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	// Requests end with the server, so long polls do not hold up a shutdown.
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: apiSrv.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return gctx }}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -153,8 +141,8 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 // in the same data dir: nodes and running jobs were told that URL and keep using it.
 func listen(cfg Config) (net.Listener, error) {
 	if host, port, err := net.SplitHostPort(cfg.Listen); err == nil && port == "0" {
-		var prev Info
-		if b, err := os.ReadFile(filepath.Join(cfg.DataDir, ServerInfoFile)); err == nil && json.Unmarshal(b, &prev) == nil {
+		var prev api.ServerInfo
+		if b, err := os.ReadFile(filepath.Join(cfg.DataDir, api.ServerInfoFile)); err == nil && json.Unmarshal(b, &prev) == nil {
 			if addr := strings.TrimPrefix(prev.URL, "http://"); strings.HasPrefix(addr, host+":") {
 				if ln, err := net.Listen("tcp", addr); err == nil {
 					return ln, nil
@@ -168,7 +156,7 @@ func listen(cfg Config) (net.Listener, error) {
 // ensureAdminToken makes sure an admin token exists and is in the token file, and returns
 // the file's path. A token file that the store does not know (a new database) is re-adopted.
 func ensureAdminToken(ctx context.Context, db *store.DB, dir string) (string, error) {
-	path := filepath.Join(dir, AdminTokenFile)
+	path := filepath.Join(dir, api.AdminTokenFile)
 	if b, err := os.ReadFile(path); err == nil {
 		tok := strings.TrimSpace(string(b))
 		if p, err := db.Authenticate(ctx, tok); err == nil && p.Kind == store.KindAdmin {

@@ -79,8 +79,8 @@ func TestRegisterNodeConsumesJoinToken(t *testing.T) {
 	if p, err := db.Authenticate(ctx, tok); err != nil || p != (Principal{KindNode, "n-1"}) {
 		t.Errorf("Authenticate(node token) = %+v, %v; want node n-1", p, err)
 	}
-	if _, err := db.Authenticate(ctx, join); codeOf(err) != trainyard.NotFound {
-		t.Errorf("Authenticate(join) after registering = %v, want not_found: the join token works once", err)
+	if _, err := db.Authenticate(ctx, join); err != nil {
+		t.Errorf("Authenticate(join) before the first sync = %v, want valid: an agent whose answer was lost registers again", err)
 	}
 	n := mustNodeRow(t, db, "n-1")
 	want := trainyard.Node{ID: "n-1", Workspace: "default", Compute: "gpu", State: trainyard.NodeIdle, Address: "10.0.0.7", Port: 7070,
@@ -89,14 +89,23 @@ func TestRegisterNodeConsumesJoinToken(t *testing.T) {
 		t.Errorf("registered node mismatch (-want +got):\n%s", diff)
 	}
 
-	if _, err := db.RegisterNode(ctx, "n-1", "10.0.0.8", 7070); codeOf(err) != trainyard.Conflict {
-		t.Errorf("second RegisterNode() = %v, want conflict", err)
+	// The answer was lost: the agent registers again and the first token is replaced.
+	tok2, err := db.RegisterNode(ctx, "n-1", "10.0.0.7", 7070)
+	if err != nil {
+		t.Fatalf("second RegisterNode() before the first sync: %v, want a new token", err)
 	}
-	if _, err := db.Authenticate(ctx, tok); err != nil {
-		t.Errorf("first node token after a refused second registration: %v, want valid", err)
+	if _, err := db.Authenticate(ctx, tok); codeOf(err) != trainyard.NotFound {
+		t.Errorf("first node token after registering again = %v, want not_found", err)
 	}
-	if n := mustNodeRow(t, db, "n-1"); n.Address != "10.0.0.7" {
-		t.Errorf("address after refused registration = %q, want 10.0.0.7", n.Address)
+	// The first sync retires the join token: from then on it opens nothing.
+	if err := db.Touch(ctx, "n-1"); err != nil {
+		t.Fatalf("Touch() error: %v", err)
+	}
+	if _, err := db.Authenticate(ctx, join); codeOf(err) != trainyard.NotFound {
+		t.Errorf("Authenticate(join) after the first sync = %v, want not_found", err)
+	}
+	if _, err := db.Authenticate(ctx, tok2); err != nil {
+		t.Errorf("node token after the first sync: %v, want valid", err)
 	}
 	if _, err := db.RegisterNode(ctx, "nope", "", 0); codeOf(err) != trainyard.Conflict {
 		t.Errorf("RegisterNode(unknown) = %v, want conflict", err)

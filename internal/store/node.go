@@ -35,8 +35,9 @@ func (s *DB) CreateNode(ctx context.Context, n trainyard.Node) (string, error) {
 	return join, err
 }
 
-// RegisterNode consumes a node's join token and returns its new node token. A join token works
-// once: a second registration with it is refused.
+// RegisterNode gives a node whose agent presented its join token a new node token. The join
+// token stays valid until the node's first sync (Touch), so an agent whose answer was lost can
+// register again; a registration replaces the node's earlier tokens.
 func (s *DB) RegisterNode(ctx context.Context, nodeID, address string, port int) (string, error) {
 	tok := NewToken("tyn")
 	err := s.update(ctx, func(tx *sql.Tx) error {
@@ -47,9 +48,14 @@ func (s *DB) RegisterNode(ctx context.Context, nodeID, address string, port int)
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return trainyard.Errorf(trainyard.Conflict, "node %s is not waiting to register", nodeID)
+			var st trainyard.NodeState
+			var jobID int64
+			err := tx.QueryRow(`SELECT state, job_id FROM nodes WHERE id = ?`, nodeID).Scan(&st, &jobID)
+			if err != nil || st != trainyard.NodeIdle || jobID != 0 {
+				return trainyard.Errorf(trainyard.Conflict, "node %s is not waiting to register", nodeID)
+			}
 		}
-		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindJoin, nodeID); err != nil {
+		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindNode, nodeID); err != nil {
 			return err
 		}
 		_, err = tx.Exec(`INSERT INTO tokens (hash, kind, subject, created_at) VALUES (?,?,?,?)`, HashToken(tok), KindNode, nodeID, now)
@@ -136,9 +142,14 @@ func scanNode(r scanner) (NodeRow, error) {
 	return n, err
 }
 
-// Touch records contact from a node's agent.
+// Touch records contact from a node's agent. Its first contact with the node token also
+// retires the join token, which is then no longer needed.
 func (s *DB) Touch(ctx context.Context, id string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE nodes SET last_seen = ? WHERE id = ?`, s.now(), id)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindJoin, id)
 	return err
 }
 

@@ -41,6 +41,9 @@ type meta struct {
 // Create starts an agent for tmpl.NodeID. The join token travels in the environment, never
 // on the command line, where any user of the machine could read it.
 func (p *Provider) Create(ctx context.Context, tmpl provider.Template) (provider.Instance, error) {
+	if !validID(tmpl.NodeID) {
+		return provider.Instance{}, fmt.Errorf("node ID %q: want letters, digits, '-' and '_' only", tmpl.NodeID)
+	}
 	dir := filepath.Join(p.Dir, tmpl.NodeID)
 	inst := provider.Instance{ID: tmpl.NodeID, Target: tmpl.Target, State: provider.Pending, CreatedAt: time.Now().UTC(), Address: "127.0.0.1"}
 	if err := ctx.Err(); err != nil {
@@ -113,8 +116,8 @@ func (p *Provider) List(ctx context.Context, target string) ([]provider.Instance
 func (p *Provider) Delete(ctx context.Context, ids ...string) error {
 	var errs []error
 	for _, id := range ids {
-		if id == "" || strings.ContainsAny(id, "/.") {
-			continue
+		if !validID(id) {
+			continue // never a folder of ours
 		}
 		dir := filepath.Join(p.Dir, id)
 		if pid := alivePID(dir); pid > 0 {
@@ -205,4 +208,8 @@ func slicesWithout(env []string, prefix string) []string {
 		}
 	}
 	return out
+}
+
+func validID(id string) bool {
+	return id != "" && strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == ""
 }

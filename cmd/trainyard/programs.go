@@ -1,4 +1,4 @@
-package cli
+package main
 
 import (
 	"errors"
@@ -11,7 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trainyard/trainyard/api"
 	"github.com/trainyard/trainyard/internal/agent"
+	"github.com/trainyard/trainyard/internal/cli"
 	"github.com/trainyard/trainyard/internal/driver/process"
 	"github.com/trainyard/trainyard/internal/server"
 )
@@ -19,7 +21,7 @@ import (
 func newLogger(level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageError{fmt.Errorf("--log-level %q: choose debug, info, warn or error", level)}
+		return nil, cli.UsageError{Err: fmt.Errorf("--log-level %q: choose debug, info, warn or error", level)}
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
@@ -50,7 +52,7 @@ same machine finds the server and the token by itself.`,
 			cfg.DataDir = dir
 			return server.Run(cmd.Context(), cfg, func(url string) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "trainyard server listening on %s\nadmin token: %s\n", url,
-					filepath.Join(dir, server.AdminTokenFile))
+					filepath.Join(dir, api.AdminTokenFile))
 			})
 		},
 	}
@@ -78,7 +80,7 @@ it; you rarely run it by hand.`,
 				return err
 			}
 			if cfg.ServerURL == "" || cfg.NodeID == "" || cfg.WorkDir == "" {
-				return usageError{errors.New("--server, --node-id and --work-dir are required")}
+				return cli.UsageError{Err: errors.New("--server, --node-id and --work-dir are required")}
 			}
 			cfg.JoinToken = strings.TrimSpace(os.Getenv("TRAINYARD_JOIN_TOKEN"))
 			os.Unsetenv("TRAINYARD_JOIN_TOKEN")
