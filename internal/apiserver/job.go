@@ -36,6 +36,8 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	if j.WaitReason, err = s.admit(r, j); err != nil {
 		return err
 	}
+	// The spec is kept as submitted, less the environment values: those are sealed in the job.
+	spec.EnvironmentVariables = nil
 	specJSON, _ := json.Marshal(spec)
 	row, err := s.Store.CreateJob(ctx, j, string(specJSON))
 	if err != nil {

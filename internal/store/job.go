@@ -32,7 +32,7 @@ func (s *DB) CreateJob(ctx context.Context, j trainyard.Job, spec string) (JobRo
 			command, env, snapshot, timeout_ms, instance_count, spec, status, wait_reason, created_at)
 			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 			j.Workspace, j.Name, j.DisplayName, j.ExperimentName, j.Description, string(tags), j.Compute,
-			j.Command, string(env), j.Snapshot, j.Timeout.Milliseconds(), j.InstanceCount, spec,
+			j.Command, s.box.Seal(env), j.Snapshot, j.Timeout.Milliseconds(), j.InstanceCount, spec,
 			trainyard.JobQueued, j.WaitReason, s.now())
 		if err != nil {
 			return err
@@ -51,7 +51,7 @@ func (s *DB) CreateJob(ctx context.Context, j trainyard.Job, spec string) (JobRo
 
 // Job returns a job by workspace and name, or NotFound.
 func (s *DB) Job(ctx context.Context, workspace, name string) (JobRow, error) {
-	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE workspace = ? AND name = ?`, workspace, name))
+	j, err := s.scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE workspace = ? AND name = ?`, workspace, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return j, trainyard.Errorf(trainyard.NotFound, "job %q not found in workspace %q; list jobs with: trainyard job list", name, workspace)
 	}
@@ -60,7 +60,7 @@ func (s *DB) Job(ctx context.Context, workspace, name string) (JobRow, error) {
 
 // JobByID returns a job by its internal ID, or NotFound.
 func (s *DB) JobByID(ctx context.Context, id int64) (JobRow, error) {
-	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+	j, err := s.scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return j, notFound("job %d not found", id)
 	}
@@ -98,7 +98,7 @@ func (s *DB) Jobs(ctx context.Context, workspace string, f JobFilter) ([]JobRow,
 	defer rows.Close()
 	var out []JobRow
 	for rows.Next() {
-		j, err := scanJob(rows)
+		j, err := s.scanJob(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +107,7 @@ func (s *DB) Jobs(ctx context.Context, workspace string, f JobFilter) ([]JobRow,
 	return out, rows.Err()
 }
 
-func scanJob(r scanner) (JobRow, error) {
+func (s *DB) scanJob(r scanner) (JobRow, error) {
 	var j JobRow
 	var tags, env, ecode, emsg string
 	var timeout, created, started, ended int64
@@ -119,7 +119,11 @@ func scanJob(r scanner) (JobRow, error) {
 		return j, err
 	}
 	json.Unmarshal([]byte(tags), &j.Tags)
-	json.Unmarshal([]byte(env), &j.Environment)
+	plain, err := s.box.Open(env)
+	if err != nil {
+		return j, fmt.Errorf("job %d: environment: %w", j.ID, err)
+	}
+	json.Unmarshal(plain, &j.Environment)
 	j.Timeout = time.Duration(timeout) * time.Millisecond
 	if exit.Valid {
 		c := int(exit.Int64)
@@ -191,7 +195,7 @@ func (s *DB) Place(ctx context.Context, nodeID string, running []int64) (a Assig
 		if _, err := tx.Exec(`INSERT INTO tokens (hash, kind, subject, created_at) VALUES (?,?,?,?)`, HashToken(a.RunToken), KindRun, sub, s.now()); err != nil {
 			return err
 		}
-		a.Job, err = scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
+		a.Job, err = s.scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
 		ok = err == nil
 		return err
 	})
@@ -209,8 +213,8 @@ func contains(ids []int64, id int64) bool {
 
 // jobOnNode loads a job and checks that it is placed on nodeID and not finished; an agent may
 // only report on its own live work.
-func jobOnNode(tx *sql.Tx, nodeID string, jobID int64) (JobRow, error) {
-	j, err := scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
+func (s *DB) jobOnNode(tx *sql.Tx, nodeID string, jobID int64) (JobRow, error) {
+	j, err := s.scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && j.Node != nodeID) {
 		return j, trainyard.Errorf(trainyard.NotFound, "job %d is not placed on node %s", jobID, nodeID)
 	}
@@ -224,7 +228,7 @@ func jobOnNode(tx *sql.Tx, nodeID string, jobID int64) (JobRow, error) {
 // outputs are being collected (Finalizing).
 func (s *DB) SetJobRunning(ctx context.Context, nodeID string, jobID int64, st trainyard.JobStatus) error {
 	return s.update(ctx, func(tx *sql.Tx) error {
-		j, err := jobOnNode(tx, nodeID, jobID)
+		j, err := s.jobOnNode(tx, nodeID, jobID)
 		if err != nil {
 			return err
 		}
@@ -255,7 +259,7 @@ type Outcome struct {
 func (s *DB) FinishJob(ctx context.Context, nodeID string, jobID int64, o Outcome) (JobRow, error) {
 	var out JobRow
 	err := s.update(ctx, func(tx *sql.Tx) error {
-		j, err := jobOnNode(tx, nodeID, jobID)
+		j, err := s.jobOnNode(tx, nodeID, jobID)
 		if err != nil {
 			return err
 		}
@@ -293,7 +297,7 @@ func (s *DB) FinishJob(ctx context.Context, nodeID string, jobID int64, o Outcom
 		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindRun, fmt.Sprint(jobID)); err != nil {
 			return err
 		}
-		out, err = scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
+		out, err = s.scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
 		return err
 	})
 	return out, err

@@ -16,11 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/internal/secret"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -31,13 +33,19 @@ var migrations embed.FS
 
 // DB is the store. It is safe for concurrent use.
 type DB struct {
-	db *sql.DB
+	db  *sql.DB
+	box *secret.Box // seals secrets at rest; its key lives beside the database
 	// Now returns the current time; tests may replace it.
 	Now func() time.Time
 }
 
 // Open opens (creating if needed) the SQLite database at path and applies pending migrations.
+// Secrets are sealed with the key in secret.key beside it, created on first open.
 func Open(ctx context.Context, path string) (*DB, error) {
+	box, err := secret.OpenKeyFile(filepath.Join(filepath.Dir(path), "secret.key"))
+	if err != nil {
+		return nil, err
+	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
 		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
@@ -46,7 +54,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	// SQLite has one writer; a single connection serialises writers without busy errors.
 	db.SetMaxOpenConns(1)
-	s := &DB{db: db, Now: time.Now}
+	s := &DB{db: db, box: box, Now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
