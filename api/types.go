@@ -36,6 +36,33 @@ type ComputeSpec struct {
 	MinInstances            *int              `json:"min_instances,omitempty"`
 	MaxInstances            *int              `json:"max_instances,omitempty"`
 	IdleTimeBeforeScaleDown *Seconds          `json:"idle_time_before_scale_down,omitempty"`
+
+	// Documented keys that this server does not act on yet; a spec that sets them is refused
+	// with a message naming the key, never silently accepted.
+	SSHPublicAccessEnabled *bool            `json:"ssh_public_access_enabled,omitempty"`
+	SSHSettings            *SSHSettings     `json:"ssh_settings,omitempty"`
+	NetworkSettings        *NetworkSettings `json:"network_settings,omitempty"`
+	Identity               *Identity        `json:"identity,omitempty"`
+	EnableNodePublicIP     *bool            `json:"enable_node_public_ip,omitempty"`
+}
+
+// SSHSettings of a compute: an admin account on its nodes.
+type SSHSettings struct {
+	AdminUsername string `json:"admin_username,omitempty"`
+	AdminPassword string `json:"admin_password,omitempty"`
+	SSHKeyValue   string `json:"ssh_key_value,omitempty"`
+}
+
+// NetworkSettings put a compute's nodes in a virtual network.
+type NetworkSettings struct {
+	VnetName string `json:"vnet_name,omitempty"`
+	Subnet   string `json:"subnet,omitempty"`
+}
+
+// Identity is the managed identity of a compute.
+type Identity struct {
+	Type                   string `json:"type,omitempty"`
+	UserAssignedIdentities []any  `json:"user_assigned_identities,omitempty"`
 }
 
 // Compute is a compute target as the API returns it.
@@ -131,6 +158,11 @@ type JobSpec struct {
 	Resources            *Resources        `json:"resources,omitempty"`
 	Limits               *Limits           `json:"limits,omitempty"`
 	Distribution         any               `json:"distribution,omitempty"`
+	// Documented keys this server does not act on yet; a job that sets them is refused with a
+	// message naming the key.
+	Identity      any            `json:"identity,omitempty"`
+	QueueSettings any            `json:"queue_settings,omitempty"`
+	Services      map[string]any `json:"services,omitempty"`
 }
 
 // Resources of a job.

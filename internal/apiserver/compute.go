@@ -61,6 +61,17 @@ func (s *Server) computeFromSpec(workspace string, spec api.ComputeSpec) (trainy
 	if spec.Type == "" {
 		return c, trainyard.Errorf(trainyard.Invalid, "type is required: use --type amlcompute")
 	}
+	for _, k := range []struct {
+		key string
+		set bool
+	}{
+		{"ssh_settings", spec.SSHSettings != nil}, {"ssh_public_access_enabled", spec.SSHPublicAccessEnabled != nil},
+		{"network_settings", spec.NetworkSettings != nil}, {"identity", spec.Identity != nil}, {"enable_node_public_ip", spec.EnableNodePublicIP != nil},
+	} {
+		if k.set {
+			return c, trainyard.Errorf(trainyard.Invalid, "%s: this server does not support it yet (local nodes are reached through their agent and have no managed identity); remove the key", k.key)
+		}
+	}
 	t, err := trainyard.ParseComputeType(spec.Type)
 	if err != nil {
 		return c, err

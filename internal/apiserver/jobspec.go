@@ -50,6 +50,14 @@ func jobFromSpec(workspace string, spec api.JobSpec) (trainyard.Job, error) {
 	if spec.Environment != nil {
 		return j, trainyard.Errorf(trainyard.Invalid, "environment: jobs run as processes on the node for now, and container environments are not supported yet; remove the environment key")
 	}
+	for _, k := range []struct {
+		key string
+		set bool
+	}{{"identity", spec.Identity != nil}, {"queue_settings", spec.QueueSettings != nil}, {"services", len(spec.Services) > 0}} {
+		if k.set {
+			return j, trainyard.Errorf(trainyard.Invalid, "%s: this server does not support it yet; remove the key", k.key)
+		}
+	}
 	if spec.Distribution != nil {
 		return j, trainyard.Errorf(trainyard.Invalid, "distribution: distributed jobs are not supported yet; remove the distribution key to run one process")
 	}

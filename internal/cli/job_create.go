@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"github.com/trainyard/trainyard/api"
 	"github.com/trainyard/trainyard/internal/manifest"
@@ -55,6 +56,11 @@ replace ${{inputs.NAME}} in the command. --set overrides any key of the file.`,
 				if data, err = manifest.Set(data, sets); err != nil {
 					return fmt.Errorf("%s: --set: %w", file, err)
 				}
+			}
+			// Other job types have other keys: say so before reporting those keys as unknown.
+			var kind struct{ Type any }
+			if yaml.Unmarshal(data, &kind) == nil && kind.Type != nil && kind.Type != "command" {
+				return fmt.Errorf("%s: type %v: only command jobs are supported; sweep and pipeline jobs are not yet", file, kind.Type)
 			}
 			var spec api.JobSpec
 			if err := manifest.Decode(data, &spec); err != nil {

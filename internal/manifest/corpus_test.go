@@ -10,17 +10,21 @@ import (
 	"github.com/trainyard/trainyard/internal/manifest"
 )
 
-// corpusDir holds real Azure ML job files written by others; TRAINYARD_TEST_CORPUS overrides it.
+// corpusDir holds real Azure ML job files written by others: shared/corpus beside the
+// repository, or $TRAINYARD_CORPUS.
 func corpusDir() string {
-	if dir := os.Getenv("TRAINYARD_TEST_CORPUS"); dir != "" {
-		return dir
+	if dir := os.Getenv("TRAINYARD_CORPUS"); dir != "" {
+		return filepath.Join(dir, "azureml", "jobs")
 	}
-	return "/work/shared/corpus/azureml/jobs"
+	return filepath.Join("..", "..", "..", "shared", "corpus", "azureml", "jobs")
 }
 
 func TestDecodeCorpus(t *testing.T) {
 	dir := corpusDir()
 	if _, err := os.Stat(dir); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("corpus missing in CI (set TRAINYARD_CORPUS): %v", err)
+		}
 		t.Skipf("no corpus: %v", err)
 	}
 	var files []string
