@@ -243,3 +243,17 @@ func (c *Client) Sync(ctx context.Context, req SyncRequest) (SyncResponse, error
 	err := c.Do(ctx, "POST", "/v1/agent/sync", req, &out)
 	return out, err
 }
+
+// UpdateCompute changes a compute's scale settings, tags or description.
+func (c *Client) UpdateCompute(ctx context.Context, workspace, name string, u ComputeUpdate) (Compute, error) {
+	var out Compute
+	err := c.Do(ctx, "PATCH", ws(workspace)+"/computes/"+url.PathEscape(name), u, &out)
+	return out, err
+}
+
+// Events returns a compute's events after the event with ID after, oldest first.
+func (c *Client) Events(ctx context.Context, workspace, name string, after int64) ([]Event, error) {
+	var out struct{ Value []Event }
+	err := c.Do(ctx, "GET", fmt.Sprintf("%s/computes/%s/events?after=%d", ws(workspace), url.PathEscape(name), after), nil, &out)
+	return out.Value, err
+}

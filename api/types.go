@@ -300,3 +300,25 @@ func ParseDuration(v string) (time.Duration, error) {
 func ISODuration(d time.Duration) string {
 	return fmt.Sprintf("PT%dS", int64(d/time.Second))
 }
+
+// ComputeUpdate changes what may change on a compute: scale settings, tags, description.
+type ComputeUpdate struct {
+	MinInstances            *int              `json:"min_instances,omitempty"`
+	MaxInstances            *int              `json:"max_instances,omitempty"`
+	IdleTimeBeforeScaleDown *Seconds          `json:"idle_time_before_scale_down,omitempty"`
+	Tags                    map[string]string `json:"tags,omitempty"`
+	Description             *string           `json:"description,omitempty"`
+}
+
+// NameCheckRequest asks whether a compute name is free and valid.
+type NameCheckRequest struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// NameCheckResponse answers a NameCheckRequest; Reason is Invalid or AlreadyExists.
+type NameCheckResponse struct {
+	Available bool   `json:"nameAvailable"`
+	Reason    string `json:"reason,omitempty"`
+	Message   string `json:"message,omitempty"`
+}

@@ -30,7 +30,10 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/workspaces/{ws}/computes", authUser, s.createCompute},
 		{"GET", "/v1/workspaces/{ws}/computes/{name}", authUser, s.showCompute},
 		{"DELETE", "/v1/workspaces/{ws}/computes/{name}", authUser, s.deleteCompute},
+		{"PATCH", "/v1/workspaces/{ws}/computes/{name}", authUser, s.updateCompute},
 		{"GET", "/v1/workspaces/{ws}/computes/{name}/nodes", authUser, s.listNodes},
+		{"GET", "/v1/workspaces/{ws}/computes/{name}/events", authUser, s.listEvents},
+		{"POST", "/v1/workspaces/{ws}/checkComputeNameAvailability", authUser, s.checkComputeName},
 
 		{"POST", "/v1/workspaces/{ws}/snapshots", authUser, s.uploadSnapshot},
 		{"GET", "/v1/workspaces/{ws}/jobs", authUser, s.listJobs},

@@ -25,7 +25,8 @@ func newComputeCmd(g *globals) *cobra.Command {
   trainyard compute show --name cpu-cluster`,
 	}
 	cmd.AddCommand(newComputeCreateCmd(g), newComputeListCmd(g), newComputeShowCmd(g), newComputeDeleteCmd(g),
-		newComputeListNodesCmd(g), newComputeListSizesCmd(g))
+		newComputeListNodesCmd(g), newComputeListSizesCmd(g),
+		newComputeUpdateCmd(g), newComputeEventsCmd(g), newComputeWaitCmd(g))
 	return cmd
 }
 

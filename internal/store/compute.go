@@ -187,3 +187,28 @@ func (s *DB) RecentEvents(ctx context.Context, workspace, compute string, n int)
 	}
 	return s.Events(ctx, workspace, compute, after, n)
 }
+
+// UpdateCompute applies fn to a compute record in one transaction; fn may refuse.
+func (s *DB) UpdateCompute(ctx context.Context, workspace, name string, fn func(c *trainyard.ComputeTarget) error) (trainyard.ComputeTarget, error) {
+	var c trainyard.ComputeTarget
+	err := s.update(ctx, func(tx *sql.Tx) error {
+		var err error
+		c, err = scanCompute(tx.QueryRow(`SELECT `+computeCols+` FROM computes WHERE workspace = ? AND name = ?`, workspace, name))
+		if errors.Is(err, sql.ErrNoRows) {
+			return trainyard.Errorf(trainyard.NotFound, "compute %q not found in workspace %q; list them with: trainyard compute list", name, workspace)
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(&c); err != nil {
+			return err
+		}
+		tags, _ := json.Marshal(nonNil(c.Tags))
+		c.ModifiedAt = s.Now().UTC().Truncate(time.Millisecond)
+		_, err = tx.Exec(`UPDATE computes SET min_nodes = ?, max_nodes = ?, idle_seconds = ?, tags = ?, description = ?, modified_at = ?
+			WHERE workspace = ? AND name = ?`, c.Scale.MinNodes, c.Scale.MaxNodes, int64(c.Scale.IdleTimeBeforeScaleDown/time.Second),
+			string(tags), c.Description, ms(c.ModifiedAt), workspace, name)
+		return err
+	})
+	return c, err
+}

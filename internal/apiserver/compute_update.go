@@ -1,0 +1,120 @@
+package apiserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/api"
+)
+
+// immutable are the compute keys that cannot change in place (SPEC §1.2: only scale settings,
+// tags, description and identity are mutable).
+var immutable = []string{"name", "type", "size", "tier", "location", "ssh_settings", "ssh_public_access_enabled",
+	"network_settings", "enable_node_public_ip"}
+
+func (s *Server) updateCompute(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	ws, name := r.PathValue("ws"), r.PathValue("name")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		return trainyard.Errorf(trainyard.TooLarge, "an update body is at most 1 MB")
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(body, &keys); err != nil {
+		return trainyard.Errorf(trainyard.Invalid, "invalid JSON body: %v", err)
+	}
+	for k := range keys {
+		if slices.Contains(immutable, k) {
+			return trainyard.Errorf(trainyard.Invalid, "%s cannot be changed on an existing compute; only min_instances, max_instances, idle_time_before_scale_down, tags and description can. To change %s, delete the compute and create it again", k, k)
+		}
+	}
+	var u api.ComputeUpdate
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err := decode(r, &u); err != nil {
+		return err
+	}
+	c, err := s.Store.UpdateCompute(ctx, ws, name, func(c *trainyard.ComputeTarget) error {
+		switch c.State {
+		case trainyard.Creating, trainyard.Deleting, trainyard.Updating:
+			return trainyard.Errorf(trainyard.Conflict, "compute %q is %s; wait until that ends, then update it", c.Name, c.State)
+		}
+		if u.MinInstances != nil {
+			c.Scale.MinNodes = *u.MinInstances
+		}
+		if u.MaxInstances != nil {
+			c.Scale.MaxNodes = *u.MaxInstances
+		}
+		if u.IdleTimeBeforeScaleDown != nil {
+			c.Scale.IdleTimeBeforeScaleDown = u.IdleTimeBeforeScaleDown.Duration
+		}
+		if u.Tags != nil {
+			c.Tags = u.Tags
+		}
+		if u.Description != nil {
+			c.Description = *u.Description
+		}
+		return c.Scale.Validate()
+	})
+	if err != nil {
+		return err
+	}
+	s.Store.AddEvent(ctx, ws, c.Name, "lifecycle", "updated: min "+strconv.Itoa(c.Scale.MinNodes)+", max "+strconv.Itoa(c.Scale.MaxNodes)+
+		", idle time "+api.ISODuration(c.Scale.IdleTimeBeforeScaleDown))
+	s.Kick()
+	out, err := s.computeOut(r, c)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	ws, name := r.PathValue("ws"), r.PathValue("name")
+	if _, err := s.Store.Compute(ctx, ws, name); err != nil {
+		return err
+	}
+	after, err := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	if r.URL.Query().Get("after") != "" && (err != nil || after < 0) {
+		return trainyard.Errorf(trainyard.Invalid, "after %q: want an event ID", r.URL.Query().Get("after"))
+	}
+	evs, err := s.Store.Events(ctx, ws, name, after, 1000)
+	if err != nil {
+		return err
+	}
+	out := []api.Event{}
+	for _, e := range evs {
+		out = append(out, api.Event{ID: e.ID, Time: e.Time, Kind: e.Kind, Message: e.Message})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"value": out})
+	return nil
+}
+
+// checkComputeName answers whether a name may be used for a new compute of a type, with the
+// reason and the rule when it may not: the same rule create applies (case C-07).
+func (s *Server) checkComputeName(w http.ResponseWriter, r *http.Request) error {
+	var req api.NameCheckRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	out := api.NameCheckResponse{Available: true}
+	t, err := trainyard.ParseComputeType(req.Type)
+	if err == nil {
+		err = trainyard.ValidateComputeName(t, req.Name)
+	}
+	if err != nil {
+		out = api.NameCheckResponse{Reason: "Invalid", Message: trainyard.ErrorMessage(err)}
+	} else if _, err := s.Store.Compute(r.Context(), r.PathValue("ws"), req.Name); err == nil {
+		out = api.NameCheckResponse{Reason: "AlreadyExists", Message: "compute " + strconv.Quote(req.Name) + " already exists in this workspace"}
+	} else if trainyard.ErrorCode(err) != trainyard.NotFound {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
