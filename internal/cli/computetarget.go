@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/api"
+)
+
+// newComputeTargetCmd is the v1 dialect of the seed's CLI (az ml computetarget), kept verbatim so
+// scripts written for it run unchanged; it maps onto the same API as `compute`.
+func newComputeTargetCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "computetarget",
+		Short: "Compute targets in the v1 CLI dialect (same as 'compute')",
+		Example: `  trainyard computetarget create amlcompute --name lowpriocluster --vm-size Standard_NC6 --max-nodes 5 --vm-priority lowpriority
+  trainyard computetarget list`,
+	}
+	create := &cobra.Command{Use: "create", Short: "Create a compute target (v1 dialect)",
+		Example: "  trainyard computetarget create amlcompute --name cpucluster --vm-size STANDARD_D2_V2 --max-nodes 4"}
+	create.AddCommand(newComputeTargetCreateAmlCmd(g))
+	list := newComputeListCmd(g)
+	list.Example = "  trainyard computetarget list"
+	show := newComputeShowCmd(g)
+	show.Example = "  trainyard computetarget show --name cpucluster"
+	del := newComputeDeleteCmd(g)
+	del.Example = "  trainyard computetarget delete --name cpucluster"
+	attach := &cobra.Command{Use: "attach", Short: "Attach a machine or service (not supported yet)",
+		Example:            "  trainyard computetarget attach remote --name myvm --address 127.0.0.1 --ssh-port 22 --username me",
+		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return errors.New("attaching compute is not supported yet; create a managed cluster with: trainyard computetarget create amlcompute --name NAME --max-nodes N")
+		}}
+	cmd.AddCommand(create, list, show, del, attach)
+	return cmd
+}
+
+func newComputeTargetCreateAmlCmd(g *globals) *cobra.Command {
+	var spec api.ComputeSpec
+	var min, max, idle int
+	var noWait bool
+	cmd := &cobra.Command{
+		Use:     "amlcompute",
+		Short:   "Create an autoscaling cluster (v1 dialect)",
+		Example: "  trainyard computetarget create amlcompute --name lowpriocluster --vm-size Standard_NC6 --max-nodes 5 --vm-priority lowpriority",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec.Type = string(trainyard.TypeAmlCompute)
+			if spec.Name == "" {
+				return UsageError{errors.New("--name is required")}
+			}
+			if err := trainyard.ValidateComputeName(trainyard.TypeAmlCompute, spec.Name); err != nil {
+				return err
+			}
+			// The v1 defaults (max 4 nodes, 1800 s idle) differ from v2's, so they are always sent.
+			spec.MinInstances, spec.MaxInstances = &min, &max
+			spec.IdleTimeBeforeScaleDown = &api.Seconds{Duration: time.Duration(idle) * time.Second}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			out, err := c.CreateCompute(cmd.Context(), g.ws(), spec)
+			if err == nil && !noWait {
+				out, err = waitCompute(cmd.Context(), c, g, out.Name)
+			}
+			if err != nil {
+				return err
+			}
+			return g.print(out, func(w io.Writer) { fmt.Fprintf(w, "compute %s: %s\n", out.Name, summary(out)) })
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&spec.Name, "name", "n", "", "name: "+trainyard.ComputeNameRule)
+	f.StringVarP(&spec.Size, "vm-size", "s", "", "VM size (default "+trainyard.DefaultSize+")")
+	f.StringVar(&spec.Tier, "vm-priority", "", "dedicated or lowpriority")
+	f.IntVar(&min, "min-nodes", 0, "nodes kept even when idle")
+	f.IntVar(&max, "max-nodes", 4, "most nodes the cluster grows to")
+	f.IntVar(&idle, "idle-seconds-before-scaledown", 1800, "seconds a node may sit idle before release")
+	f.StringVar(&spec.Location, "location", "", "a location of the server's config")
+	f.StringVar(&spec.Description, "description", "", "free text")
+	f.BoolVar(&noWait, "no-wait", false, "return at once instead of waiting for Succeeded")
+	return cmd
+}
