@@ -28,7 +28,7 @@ func newLogger(level string) (*slog.Logger, error) {
 
 func newServerCmd() *cobra.Command {
 	cfg := server.DefaultConfig()
-	var level string
+	var level, config string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the trainyard server",
@@ -36,7 +36,8 @@ func newServerCmd() *cobra.Command {
 local node provider. On first start it creates an admin token in the data dir; the CLI on the
 same machine finds the server and the token by itself.`,
 		Example: `  trainyard server
-  trainyard server --data-dir /srv/trainyard --listen 127.0.0.1:9000`,
+  trainyard server --data-dir /srv/trainyard --listen 127.0.0.1:9000
+  trainyard server --config /etc/trainyard/server.yml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := newLogger(level)
@@ -45,6 +46,20 @@ same machine finds the server and the token by itself.`,
 			}
 			slog.SetDefault(log)
 			cfg.Log = log
+			if config != "" {
+				file, err := server.ReadConfigFile(config)
+				if err != nil {
+					return err
+				}
+				cfg.Locations = file.Locations
+				// Flags given on the command line win over the file.
+				if file.Listen != "" && !cmd.Flags().Changed("listen") {
+					cfg.Listen = file.Listen
+				}
+				if file.DataDir != "" && !cmd.Flags().Changed("data-dir") {
+					cfg.DataDir = file.DataDir
+				}
+			}
 			dir, err := filepath.Abs(cfg.DataDir)
 			if err != nil {
 				return err
@@ -60,6 +75,7 @@ same machine finds the server and the token by itself.`,
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "where the store, tokens, artifacts and local nodes live")
 	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&config, "config", "", "a YAML file with listen, data_dir and locations (their providers, VM sizes and quotas)")
 	return cmd
 }
 

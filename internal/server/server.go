@@ -24,6 +24,7 @@ import (
 	"github.com/trainyard/trainyard/internal/apiserver"
 	"github.com/trainyard/trainyard/internal/autoscale"
 	"github.com/trainyard/trainyard/internal/driver/process"
+	"github.com/trainyard/trainyard/internal/provider"
 	"github.com/trainyard/trainyard/internal/provider/local"
 	"github.com/trainyard/trainyard/internal/store"
 	"github.com/trainyard/trainyard/python"
@@ -39,7 +40,10 @@ type Config struct {
 	AutoscaleInterval time.Duration
 	// HeartbeatTimeout is how long a node may be silent before it is declared lost.
 	HeartbeatTimeout time.Duration
-	Log              *slog.Logger
+	// Locations are where nodes come from; the first is the default. Empty means one
+	// location "local" with the local provider and the built-in catalog.
+	Locations []Location
+	Log       *slog.Logger
 }
 
 // DefaultConfig returns the defaults of `trainyard server`.
@@ -86,12 +90,25 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 			return err
 		}
 	}
-	sizes := map[string][]trainyard.VMSize{"local": trainyard.BuiltinSizes}
-	locations := map[string]autoscale.Location{
-		"local": {Provider: &local.Provider{Dir: filepath.Join(cfg.DataDir, "nodes"), Binary: bin, Log: log}, Sizes: sizes["local"]},
+	if len(cfg.Locations) == 0 {
+		cfg.Locations = DefaultLocations()
+	}
+	// Providers by location. Every provider kind a config may name is built here.
+	sizes := map[string][]trainyard.VMSize{}
+	locations := map[string]autoscale.Location{}
+	for _, l := range cfg.Locations {
+		sizes[l.Name] = l.Catalog()
+		var p provider.Provider
+		switch l.Provider {
+		case "local":
+			p = &local.Provider{Dir: filepath.Join(cfg.DataDir, "nodes"), Binary: bin, Log: log}
+		default:
+			return fmt.Errorf("location %s: provider %q is not built into this server", l.Name, l.Provider)
+		}
+		locations[l.Name] = autoscale.Location{Provider: p, Sizes: sizes[l.Name]}
 	}
 	apiSrv := &apiserver.Server{
-		Store: db, DataDir: cfg.DataDir, DefaultLocation: "local", Log: log.With("component", "api"),
+		Store: db, DataDir: cfg.DataDir, DefaultLocation: cfg.Locations[0].Name, Log: log.With("component", "api"),
 		Sizes: func(loc string) ([]trainyard.VMSize, bool) { s, ok := sizes[loc]; return s, ok },
 	}
 	scaler := autoscale.New(autoscale.Config{
