@@ -257,3 +257,17 @@ func (c *Client) Events(ctx context.Context, workspace, name string, after int64
 	err := c.Do(ctx, "GET", fmt.Sprintf("%s/computes/%s/events?after=%d", ws(workspace), url.PathEscape(name), after), nil, &out)
 	return out.Value, err
 }
+
+// Usage lists the quota pools of a workspace in a location with usage and limits.
+func (c *Client) Usage(ctx context.Context, workspace, location string) ([]Usage, error) {
+	var out struct{ Value []Usage }
+	err := c.Do(ctx, "GET", ws(workspace)+"/locations/"+url.PathEscape(location)+"/usages", nil, &out)
+	return out.Value, err
+}
+
+// SetQuota sets a workspace's core limit for a pool in a location.
+func (c *Client) SetQuota(ctx context.Context, workspace, location string, q QuotaUpdate) ([]Usage, error) {
+	var out struct{ Value []Usage }
+	err := c.Do(ctx, "PUT", ws(workspace)+"/locations/"+url.PathEscape(location)+"/quotas", q, &out)
+	return out.Value, err
+}

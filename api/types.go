@@ -322,3 +322,17 @@ type NameCheckResponse struct {
 	Reason    string `json:"reason,omitempty"`
 	Message   string `json:"message,omitempty"`
 }
+
+// Usage is one quota pool of a workspace in a location: a VM family or the low-priority pool.
+type Usage struct {
+	Pool       string `json:"pool"`
+	Location   string `json:"location"`
+	UsedCores  int    `json:"usedCores"`
+	LimitCores int    `json:"limitCores"`
+}
+
+// QuotaUpdate sets a workspace's core limit for a pool.
+type QuotaUpdate struct {
+	Pool  string `json:"pool"`
+	Limit int    `json:"limit"`
+}

@@ -35,6 +35,9 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/workspaces/{ws}/computes/{name}/events", authUser, s.listEvents},
 		{"POST", "/v1/workspaces/{ws}/checkComputeNameAvailability", authUser, s.checkComputeName},
 
+		{"GET", "/v1/workspaces/{ws}/locations/{loc}/usages", authUser, s.listUsage},
+		{"PUT", "/v1/workspaces/{ws}/locations/{loc}/quotas", authUser, s.setQuota},
+
 		{"POST", "/v1/workspaces/{ws}/snapshots", authUser, s.uploadSnapshot},
 		{"GET", "/v1/workspaces/{ws}/jobs", authUser, s.listJobs},
 		{"POST", "/v1/workspaces/{ws}/jobs", authUser, s.createJob},

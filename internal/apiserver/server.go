@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/internal/quota"
 	"github.com/trainyard/trainyard/internal/store"
 )
 
@@ -20,6 +21,7 @@ type Server struct {
 	// Sizes returns the VM-size catalog of a location; ok is false for an unknown location.
 	Sizes           func(location string) (sizes []trainyard.VMSize, ok bool)
 	DefaultLocation string
+	Quota           *quota.Ledger
 	Kick            func() // asks the autoscaler for a pass soon
 	Log             *slog.Logger
 

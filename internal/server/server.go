@@ -26,6 +26,7 @@ import (
 	"github.com/trainyard/trainyard/internal/driver/process"
 	"github.com/trainyard/trainyard/internal/provider"
 	"github.com/trainyard/trainyard/internal/provider/local"
+	"github.com/trainyard/trainyard/internal/quota"
 	"github.com/trainyard/trainyard/internal/store"
 	"github.com/trainyard/trainyard/python"
 )
@@ -107,7 +108,13 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 		}
 		locations[l.Name] = autoscale.Location{Provider: p, Sizes: sizes[l.Name]}
 	}
-	apiSrv := &apiserver.Server{
+	limits := map[string]quota.Limits{}
+	for _, l := range cfg.Locations {
+		limits[l.Name] = l.Limits()
+	}
+	ledger := &quota.Ledger{Source: db, Defaults: func(loc string) quota.Limits { return limits[loc] },
+		Sizes: func(loc string) []trainyard.VMSize { return sizes[loc] }}
+	apiSrv := &apiserver.Server{Quota: ledger,
 		Store: db, DataDir: cfg.DataDir, DefaultLocation: cfg.Locations[0].Name, Log: log.With("component", "api"),
 		Sizes: func(loc string) ([]trainyard.VMSize, bool) { s, ok := sizes[loc]; return s, ok },
 	}

@@ -1,0 +1,76 @@
+package apiserver
+
+import (
+	"net/http"
+
+	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/api"
+	"github.com/trainyard/trainyard/internal/quota"
+)
+
+// location reads the {loc} path value ("default" for the server's default), checking the
+// server has it.
+func (s *Server) location(r *http.Request) (string, error) {
+	loc := r.PathValue("loc")
+	if loc == "default" {
+		loc = s.DefaultLocation
+	}
+	if _, ok := s.Sizes(loc); !ok {
+		return "", trainyard.Errorf(trainyard.NotFound, "location %q is not configured on this server; the default is %q", loc, s.DefaultLocation)
+	}
+	return loc, nil
+}
+
+func (s *Server) listUsage(w http.ResponseWriter, r *http.Request) error {
+	ws := r.PathValue("ws")
+	if err := s.Store.CheckWorkspace(r.Context(), ws); err != nil {
+		return err
+	}
+	loc, err := s.location(r)
+	if err != nil {
+		return err
+	}
+	lines, err := s.Quota.Report(r.Context(), ws, loc)
+	if err != nil {
+		return err
+	}
+	out := []api.Usage{}
+	for _, l := range lines {
+		out = append(out, api.Usage{Pool: l.Pool, Location: loc, UsedCores: l.Used, LimitCores: l.Limit})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"value": out})
+	return nil
+}
+
+func (s *Server) setQuota(w http.ResponseWriter, r *http.Request) error {
+	ws := r.PathValue("ws")
+	if err := s.Store.CheckWorkspace(r.Context(), ws); err != nil {
+		return err
+	}
+	loc, err := s.location(r)
+	if err != nil {
+		return err
+	}
+	var req api.QuotaUpdate
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Limit < 0 {
+		return trainyard.Errorf(trainyard.Invalid, "limit %d: a quota is 0 or more cores", req.Limit)
+	}
+	sizes, _ := s.Sizes(loc)
+	known := req.Pool == quota.LowPriorityPool
+	for _, z := range sizes {
+		known = known || z.Family == req.Pool
+	}
+	if !known {
+		return trainyard.Errorf(trainyard.Invalid, "pool %q: not a VM family of location %s nor %s; see the families with: trainyard compute list-sizes --location %s",
+			req.Pool, loc, quota.LowPriorityPool, loc)
+	}
+	if err := s.Store.SetQuota(r.Context(), ws, loc, req.Pool, req.Limit); err != nil {
+		return err
+	}
+	s.Log.Info("quota set", "workspace", ws, "location", loc, "pool", req.Pool, "cores", req.Limit)
+	s.Kick() // jobs waiting on quota may fit now
+	return s.listUsage(w, r)
+}
