@@ -23,8 +23,10 @@ func (f fakeSource) Allocations(context.Context, string, string) ([]Allocation, 
 func newLedger(src fakeSource) *Ledger {
 	zero := 0
 	return &Ledger{Source: src,
-		Defaults: func(string) Limits { return Limits{Dedicated: map[string]int{"standardNCFamily": 0}, LowPriority: &zero} },
-		Sizes:    func(string) []trainyard.VMSize { return trainyard.BuiltinSizes }}
+		Defaults: func(string) Limits {
+			return Limits{Dedicated: map[string]int{"standardNCFamily": 0}, LowPriority: &zero}
+		},
+		Sizes: func(string) []trainyard.VMSize { return trainyard.BuiltinSizes }}
 }
 
 func TestLedger(t *testing.T) {
