@@ -68,7 +68,15 @@ type Config struct {
 	Interval  time.Duration       // between passes; DefaultInterval when zero
 	// BootTimeout and HeartbeatTimeout feed Policy; the defaults apply when zero.
 	BootTimeout, HeartbeatTimeout time.Duration
-	Log                           *slog.Logger // nil discards
+	// Quota, when set, bounds launches by the cores the target's workspace may still use.
+	Quota Quota
+	Log   *slog.Logger // nil discards
+}
+
+// Quota says how many more nodes of a target fit its workspace's core quota and, when none
+// does, the wait reason its queued jobs show.
+type Quota interface {
+	Headroom(ctx context.Context, t trainyard.ComputeTarget) (nodes int, waitReason string, err error)
 }
 
 // Event kinds recorded with State.AddEvent.
@@ -88,6 +96,7 @@ const WaitNoCapacity = "NoCapacity"
 type Autoscaler struct {
 	state     State
 	locations map[string]Location
+	quota     Quota
 	serverURL func() string
 	interval  time.Duration
 	boot      time.Duration
@@ -123,6 +132,7 @@ func New(cfg Config) *Autoscaler {
 	a := &Autoscaler{
 		state:     cfg.State,
 		locations: cfg.Locations,
+		quota:     cfg.Quota,
 		serverURL: cfg.ServerURL,
 		interval:  orDefault(cfg.Interval, DefaultInterval),
 		boot:      orDefault(cfg.BootTimeout, DefaultBootTimeout),
@@ -353,8 +363,20 @@ func (a *Autoscaler) pass(ctx context.Context, log *slog.Logger, ts *target, t t
 		}
 	}
 
-	// 4. New nodes, unless launching is backing off.
-	launched := a.launchAll(ctx, log, ts, t, loc, plan.Launch, now)
+	// 4. New nodes, as many as the quota allows, unless launching is backing off.
+	toLaunch, quotaWait := plan.Launch, ""
+	if a.quota != nil && toLaunch > 0 {
+		room, reason, err := a.quota.Headroom(ctx, t)
+		if err != nil {
+			failed = append(failed, fmt.Errorf("check quota: %w", err))
+			room = 0
+		}
+		if room < toLaunch {
+			log.Info("launch held by quota", "wanted", toLaunch, "fit", room)
+			toLaunch, quotaWait = room, reason
+		}
+	}
+	launched := a.launchAll(ctx, log, ts, t, loc, toLaunch, now)
 
 	switch {
 	case len(failed) == 0:
@@ -376,7 +398,11 @@ func (a *Autoscaler) pass(ctx context.Context, log *slog.Logger, ts *target, t t
 		return nil
 	}
 	if o.Demand > 0 {
-		a.setWait(ctx, log, t, a.waitReason(ts, t, p, o, plan, launched))
+		reason := a.waitReason(ts, t, p, o, plan, launched)
+		if quotaWait != "" && launched == 0 {
+			reason = quotaWait // nodes are wanted and the quota holds them back
+		}
+		a.setWait(ctx, log, t, reason)
 	}
 	return nil
 }

@@ -120,7 +120,7 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 	}
 	scaler := autoscale.New(autoscale.Config{
 		State: db, Locations: locations, ServerURL: func() string { return url },
-		Interval: cfg.AutoscaleInterval, HeartbeatTimeout: cfg.HeartbeatTimeout, Log: log,
+		Interval: cfg.AutoscaleInterval, HeartbeatTimeout: cfg.HeartbeatTimeout, Quota: ledger, Log: log,
 	})
 	apiSrv.Kick = scaler.Kick
 	localToken, err := db.EnsureLocalNode(ctx)
