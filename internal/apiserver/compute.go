@@ -127,6 +127,10 @@ func (s *Server) createCompute(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The nodes a cluster always keeps must be able to fit its workspace's quota (C-04).
+	if e, err := s.quotaCheck(r, "ClusterMinNodesExceedCoreQuota", c, c.Scale.MinNodes, true); err != nil || e != nil {
+		return firstErr(err, e)
+	}
 	c, err = s.Store.CreateCompute(r.Context(), c)
 	if err != nil {
 		return err

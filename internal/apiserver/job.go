@@ -74,6 +74,10 @@ func (s *Server) admit(r *http.Request, j trainyard.Job) (string, error) {
 		return "", trainyard.Errorf(trainyard.Invalid, "compute %q has max_instances %d, so a job that needs %d node(s) could never start; raise max_instances or pick another compute",
 			c.Name, c.Scale.MaxNodes, j.InstanceCount)
 	}
+	// A job whose nodes could never fit the quota, even on an empty cluster, is refused (C-04).
+	if e, err := s.quotaCheck(r, "JobNodeCountExceedsCoreQuota", c, j.InstanceCount, true); err != nil || e != nil {
+		return "", firstErr(err, e)
+	}
 	return fmt.Sprintf("%s: waiting for a node of %s (0 of %d ready)", trainyard.WaitWaitingForNodes, c.Name, j.InstanceCount), nil
 }
 

@@ -74,3 +74,20 @@ func (s *Server) setQuota(w http.ResponseWriter, r *http.Request) error {
 	s.Kick() // jobs waiting on quota may fit now
 	return s.listUsage(w, r)
 }
+
+// quotaCheck asks whether nodes nodes of compute c fit its workspace's quota: next to what the
+// workspace holds, or, with alone, at all. Without a ledger every request fits.
+func (s *Server) quotaCheck(r *http.Request, code string, c trainyard.ComputeTarget, nodes int, alone bool) (*quota.Exceeded, error) {
+	if s.Quota == nil {
+		return nil, nil
+	}
+	return s.Quota.Check(r.Context(), code, c.Workspace, c.Location, c.Size, c.Tier == trainyard.LowPriority, nodes, alone)
+}
+
+// firstErr turns a quota verdict into the error a caller sees.
+func firstErr(err error, e *quota.Exceeded) error {
+	if err != nil {
+		return err
+	}
+	return &trainyard.Error{Code: trainyard.Conflict, Message: e.Message()}
+}

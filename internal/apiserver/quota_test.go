@@ -66,3 +66,33 @@ func TestQuotaShowAndSet(t *testing.T) {
 	_, err = e.c.Usage(ctx, "default", "westus")
 	wantError(t, err, http.StatusNotFound, trainyard.NotFound, "westus", "not configured")
 }
+
+// Case C-04: a cluster whose min nodes, or a job whose nodes, can never fit the quota is
+// refused at once with a message naming the family, requested, used, limit and the fix.
+func TestQuotaRefusals(t *testing.T) {
+	e := newQuotaEnv(t)
+	ctx := t.Context()
+	_, err := e.c.CreateCompute(ctx, "default", api.ComputeSpec{Name: "gpu-cluster", Type: "amlcompute", Size: "Standard_NC6", MinInstances: intp(1), MaxInstances: intp(2)})
+	wantError(t, err, http.StatusConflict, trainyard.Conflict, "ClusterMinNodesExceedCoreQuota", "standardNCFamily", "needs 6 more cores", "0 of its 0",
+		"trainyard quota set -w default --location local --family \"standardNCFamily\" --limit 6")
+	if list, _ := e.c.Computes(ctx, "default"); len(list) != 0 {
+		t.Errorf("computes after the refusal = %d, want none", len(list))
+	}
+	// With min 0 the cluster may exist, but a job on it could never start.
+	mustCompute(t, e, api.ComputeSpec{Name: "gpu-cluster", Size: "Standard_NC6", MaxInstances: intp(2)})
+	_, err = e.c.CreateJob(ctx, "default", api.JobSpec{Command: "nvidia-smi", Compute: "gpu-cluster"})
+	wantError(t, err, http.StatusConflict, trainyard.Conflict, "JobNodeCountExceedsCoreQuota", "standardNCFamily", "quota set")
+	if jobs, _ := e.c.Jobs(ctx, "default", "", "", 0); len(jobs) != 0 {
+		t.Errorf("jobs after the refusal = %d, want none", len(jobs))
+	}
+	// Raising the quota lets the same job in.
+	if _, err := e.c.SetQuota(ctx, "default", "local", api.QuotaUpdate{Pool: "standardNCFamily", Limit: 6}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.CreateJob(ctx, "default", api.JobSpec{Command: "nvidia-smi", Compute: "gpu-cluster"}); err != nil {
+		t.Errorf("CreateJob() after raising the quota = %v, want accepted", err)
+	}
+	// Low-priority clusters draw on the low-priority pool (8 cores): min 3 × 4 cores does not fit.
+	_, err = e.c.CreateCompute(ctx, "default", api.ComputeSpec{Name: "lowpri", Type: "amlcompute", Size: "STANDARD_DS3_V2", Tier: "low_priority", MinInstances: intp(3), MaxInstances: intp(3)})
+	wantError(t, err, http.StatusConflict, trainyard.Conflict, "the low-priority pool", "needs 12 more cores", "--low-priority --limit 12")
+}

@@ -26,7 +26,8 @@ func newComputeCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(newComputeCreateCmd(g), newComputeListCmd(g), newComputeShowCmd(g), newComputeDeleteCmd(g),
 		newComputeListNodesCmd(g), newComputeListSizesCmd(g),
-		newComputeUpdateCmd(g), newComputeEventsCmd(g), newComputeWaitCmd(g))
+		newComputeUpdateCmd(g), newComputeEventsCmd(g), newComputeWaitCmd(g),
+		newUsageCmd(g, "list-usage", "Show core usage and quota limits by VM family", "  trainyard compute list-usage --location local"))
 	return cmd
 }
 
