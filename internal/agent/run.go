@@ -83,7 +83,7 @@ func (r *run) execute(ctx context.Context) {
 		}
 		if err != nil {
 			log.Warn("job could not start", "err", err)
-			r.finish(ctx, api.FinishRequest{Error: &api.JobError{Code: trainyard.ErrSystem, Message: err.Error()}})
+			r.report(ctx, "finish", api.FinishRequest{Error: &api.JobError{Code: trainyard.ErrSystem, Message: err.Error()}})
 			return
 		}
 		r.task = task
@@ -127,7 +127,7 @@ func (r *run) execute(ctx context.Context) {
 	if err := r.uploadOutputs(ctx); err != nil && req.Error == nil {
 		req.Error = &api.JobError{Code: trainyard.ErrSystem, Message: "uploading outputs failed: " + err.Error()}
 	}
-	if r.finish(ctx, req) {
+	if r.report(ctx, "finish", req) {
 		log.Info("job ended", "exit", req.ExitCode, "canceled", req.Canceled)
 	}
 }
@@ -235,11 +235,6 @@ func (r *run) report(ctx context.Context, what string, body any) bool {
 		}
 		sleep(ctx, b.next())
 	}
-}
-
-// finish reports how the job ended.
-func (r *run) finish(ctx context.Context, req api.FinishRequest) bool {
-	return r.report(ctx, "finish", req)
 }
 
 func (r *run) uploadOutputs(ctx context.Context) error {
