@@ -17,8 +17,12 @@ type ServerInfo struct {
 	PID int    `json:"pid"`
 }
 
-// DefaultDataDir is a server's data dir when none is given: ~/.trainyard.
+// DefaultDataDir is a server's data dir when none is given: $TRAINYARD_DATA_DIR, else
+// ~/.trainyard. Server and CLI read the same variable, so they find each other.
 func DefaultDataDir() string {
+	if d := os.Getenv("TRAINYARD_DATA_DIR"); d != "" {
+		return d
+	}
 	home, _ := os.UserHomeDir()
 	return filepath.Join(home, ".trainyard")
 }

@@ -428,7 +428,9 @@ func TestConfigResolution(t *testing.T) {
 		{name: "env token over config", server: [layers]bool{true}, token: [layers]string{"", "bad", "good", "good"}, wantHit: flag, wantCode: 4},
 		{name: "config token next", server: [layers]bool{true}, token: [layers]string{"", "", "good", "bad"}, wantHit: flag},
 		{name: "config token over local", server: [layers]bool{true}, token: [layers]string{"", "", "bad", "good"}, wantHit: flag, wantCode: 4},
-		{name: "local token last", server: [layers]bool{true}, token: [layers]string{"", "", "", "good"}, wantHit: flag},
+		{name: "local token last", server: [layers]bool{false, false, false, true}, token: [layers]string{"", "", "", "good"}, wantHit: local},
+		// The local admin token never goes to another server than the local one.
+		{name: "local token stays home", server: [layers]bool{true, false, false, true}, token: [layers]string{"", "", "", "good"}, wantHit: -1, wantCode: 1},
 		{name: "server and token from different layers", server: [layers]bool{false, true, false, false}, token: [layers]string{"", "", "good", ""}, wantHit: env},
 	}
 	for _, tt := range tests {
@@ -485,7 +487,7 @@ func TestConfigResolution(t *testing.T) {
 			}
 			for i, f := range fronts {
 				if n := f.requests(); (i == tt.wantHit) != (n > 0) {
-					t.Errorf("the %s server got %d request(s); want only the %s server used", names[i], n, names[tt.wantHit])
+					t.Errorf("the %s server got %d request(s); want only server %d used (-1: none)", names[i], n, tt.wantHit)
 				}
 			}
 		})

@@ -131,12 +131,7 @@ func readConfig() config {
 }
 
 // localDataDir is where a server on this machine keeps its files.
-func localDataDir() string {
-	if d := os.Getenv("TRAINYARD_DATA_DIR"); d != "" {
-		return d
-	}
-	return api.DefaultDataDir()
-}
+func localDataDir() string { return api.DefaultDataDir() }
 
 // client resolves server and token: flags, then environment, then the config file, then the
 // files of a server running on this machine.
@@ -145,17 +140,19 @@ func (g *globals) client() (*api.Client, error) {
 	srv := firstOf(g.server, os.Getenv("TRAINYARD_SERVER"), cfg.Server)
 	tok := firstOf(g.token, os.Getenv("TRAINYARD_TOKEN"), cfg.Token)
 	dir := localDataDir()
+	var local api.ServerInfo
+	if b, err := os.ReadFile(filepath.Join(dir, api.ServerInfoFile)); err == nil {
+		json.Unmarshal(b, &local)
+	}
 	if srv == "" {
-		var info api.ServerInfo
-		if b, err := os.ReadFile(filepath.Join(dir, api.ServerInfoFile)); err == nil && json.Unmarshal(b, &info) == nil {
-			srv = info.URL
-		}
+		srv = local.URL
 	}
 	if srv == "" {
 		return nil, fmt.Errorf("no trainyard server found: start one with 'trainyard server', or name one with --server or TRAINYARD_SERVER (looked for %s)",
 			filepath.Join(dir, api.ServerInfoFile))
 	}
-	if tok == "" {
+	// The local admin token goes only to the local server, never to another address.
+	if tok == "" && srv != "" && strings.TrimRight(srv, "/") == local.URL {
 		if b, err := os.ReadFile(filepath.Join(dir, api.AdminTokenFile)); err == nil {
 			tok = strings.TrimSpace(string(b))
 		}
