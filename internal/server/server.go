@@ -13,7 +13,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -63,6 +65,11 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	db, err := store.Open(ctx, filepath.Join(cfg.DataDir, "trainyard.db"))
 	if err != nil {
 		return err
@@ -161,6 +168,23 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 	return g.Wait()
 }
 
+// lockDataDir makes sure one server at a time uses a data dir: a second one would take its
+// nodes and jobs from under the first.
+func lockDataDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "server.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(f.Name())
+		f.Close()
+		return nil, fmt.Errorf("data dir %s is in use by another trainyard server (pid %s); stop it, or give this one its own --data-dir", dir, strings.TrimSpace(string(b)))
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return func() { f.Close() }, nil
+}
+
 // listen opens the server's address. With port 0 it first tries the address of the previous run
 // in the same data dir: nodes and running jobs were told that URL and keep using it.
 func listen(cfg Config) (net.Listener, error) {
@@ -168,9 +192,12 @@ func listen(cfg Config) (net.Listener, error) {
 		var prev api.ServerInfo
 		if b, err := os.ReadFile(filepath.Join(cfg.DataDir, api.ServerInfoFile)); err == nil && json.Unmarshal(b, &prev) == nil {
 			if addr := strings.TrimPrefix(prev.URL, "http://"); strings.HasPrefix(addr, host+":") {
-				if ln, err := net.Listen("tcp", addr); err == nil {
+				ln, err := net.Listen("tcp", addr)
+				if err == nil {
 					return ln, nil
 				}
+				slog.Warn("the previous address of this data dir is taken; nodes and jobs started before will not find the server until it listens there again",
+					"address", addr, "err", err)
 			}
 		}
 	}
