@@ -92,6 +92,12 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:   "testdata",
 		Setup: setup,
+		Condition: func(cond string) (bool, error) {
+			if cond == "root" {
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"start-server": cmdStartServer,
 			"kill-server":  cmdKillServer,
@@ -124,6 +130,17 @@ func setup(e *testscript.Env) error {
 	e.Setenv("REPO", repoRoot)
 	st := &state{work: e.WorkDir}
 	e.Values[stateKey{}] = st
+	// A server running as root runs jobs as nobody, with their folders under $TMPDIR: keep
+	// those in $WORK too (so cleanup finds every process), and let nobody pass through.
+	tmp := filepath.Join(e.WorkDir, "tmp")
+	if err := os.MkdirAll(tmp, 0o711); err != nil {
+		return err
+	}
+	e.Setenv("TMPDIR", tmp)
+	for d := tmp; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o711)
+	}
+	os.Chmod(e.WorkDir, 0o777) // scripts' jobs leave pid files there
 	e.Defer(func() { killAll(st) })
 	return nil
 }

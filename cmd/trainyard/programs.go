@@ -75,13 +75,14 @@ same machine finds the server and the token by itself.`,
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "where the store, tokens, artifacts and local nodes live")
 	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&cfg.RunJobsAs, "run-jobs-as", "", "the account jobs run as on local nodes (default: nobody when the server runs as root)")
 	f.StringVar(&config, "config", "", "a YAML file with listen, data_dir and locations (their providers, VM sizes and quotas)")
 	return cmd
 }
 
 func newAgentCmd() *cobra.Command {
 	cfg := agent.Config{}
-	var level string
+	var level, runAs string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run a node's agent (started by a node provider)",
@@ -100,7 +101,15 @@ it; you rarely run it by hand.`,
 			}
 			cfg.JoinToken = strings.TrimSpace(os.Getenv("TRAINYARD_JOIN_TOKEN"))
 			os.Unsetenv("TRAINYARD_JOIN_TOKEN")
-			if cfg.HelperDir, err = server.WriteHelper(filepath.Join(cfg.WorkDir, "python")); err != nil {
+			// The helper lies where the jobs' own account can read it.
+			helper := filepath.Join(cfg.WorkDir, "python")
+			if cfg.JobsDir != "" {
+				helper = filepath.Join(cfg.JobsDir, ".python")
+			}
+			if cfg.HelperDir, err = server.WriteHelper(helper); err != nil {
+				return err
+			}
+			if cfg.User, err = agent.RunAs(runAs); err != nil {
 				return err
 			}
 			cfg.Driver = process.New()
@@ -117,6 +126,8 @@ it; you rarely run it by hand.`,
 	f.StringVar(&cfg.NodeID, "node-id", "", "this node's ID, as the server named it")
 	f.StringVar(&cfg.WorkDir, "work-dir", "", "the node's own folder for jobs and its token")
 	f.StringVar(&cfg.Address, "address", "127.0.0.1", "the address other nodes reach this one at")
+	f.StringVar(&cfg.JobsDir, "jobs-dir", "", "where job folders go (default: WORK_DIR/jobs); jobs running as another user must be able to reach it")
+	f.StringVar(&runAs, "run-as", "", "the account jobs run as (default: nobody when the agent runs as root, else the agent's own)")
 	f.DurationVar(&cfg.GiveUpAfter, "give-up-after", 30*time.Minute, "exit when idle and the server has not answered for this long (0: never)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	return cmd

@@ -32,10 +32,15 @@ type Config struct {
 	// NodeToken skips registration (the server's own agent for the local target).
 	NodeToken string
 	WorkDir   string
-	Address   string
-	Driver    driver.Driver
+	// JobsDir holds one folder per job; default WorkDir/jobs. Jobs running as another user
+	// must be able to reach it, so it may lie outside a private WorkDir.
+	JobsDir string
+	Address string
+	Driver  driver.Driver
 	// HelperDir holds the Python helper put on the jobs' PYTHONPATH; empty for none.
 	HelperDir string
+	// User is the account jobs run as; nil runs them as the agent's own. See RunAs.
+	User *driver.User
 	// StopGrace is how long a stopped job gets between SIGTERM and SIGKILL.
 	StopGrace time.Duration
 	// GiveUpAfter is how long an idle agent keeps trying to reach a server that does not
@@ -64,6 +69,9 @@ func New(cfg Config) *Agent {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.JobsDir == "" {
+		cfg.JobsDir = filepath.Join(cfg.WorkDir, "jobs")
+	}
 	return &Agent{cfg: cfg, client: api.NewClient(cfg.ServerURL, cfg.NodeToken), log: cfg.Log.With("node_id", cfg.NodeID),
 		running: map[int64]*run{}}
 }
@@ -74,7 +82,12 @@ var ErrReleased = errors.New("agent: the server no longer knows this node")
 // Run registers if needed, re-attaches the tasks it was running, then syncs until ctx ends.
 // Running tasks are not stopped when ctx ends: they belong to the node, not to this process.
 func (a *Agent) Run(ctx context.Context) error {
+	// Jobs running as another user must reach their folders: the way is open (0711), the
+	// files of the agent itself are not (0600).
 	if err := os.MkdirAll(a.cfg.WorkDir, 0o700); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(a.cfg.JobsDir, 0o711); err != nil {
 		return err
 	}
 	if err := a.authenticate(ctx); err != nil {
@@ -189,7 +202,7 @@ func (a *Agent) start(ctx context.Context, as api.Assignment, task driver.Task) 
 
 // reattach resumes the jobs an earlier agent process left running on this node.
 func (a *Agent) reattach(ctx context.Context) {
-	dirs, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "jobs", "*", "assignment.json"))
+	dirs, _ := filepath.Glob(filepath.Join(a.cfg.JobsDir, "*", "assignment.json"))
 	for _, p := range dirs {
 		var as api.Assignment
 		b, err := os.ReadFile(p)

@@ -34,7 +34,7 @@ type run struct {
 
 func newRun(a *Agent, as api.Assignment, task driver.Task) *run {
 	return &run{a: a, as: as, task: task, stopReq: make(chan struct{}),
-		dir: filepath.Join(a.cfg.WorkDir, "jobs", jobDirName(as.JobID))}
+		dir: filepath.Join(a.cfg.JobsDir, jobDirName(as.JobID))}
 }
 
 func (r *run) requestStop() { r.stopOnce.Do(func() { close(r.stopReq) }) }
@@ -55,6 +55,9 @@ func (r *run) taskSpec() driver.TaskSpec {
 	env["TRAINYARD_OUTPUTS_DIR"] = r.outputsDir()
 	env["TRAINYARD_ATTEMPT"] = "1"
 	env["AZUREML_RUN_ID"] = r.as.Name
+	if u := r.a.cfg.User; u != nil {
+		env["USER"], env["HOME"] = u.Name, r.codeDir()
+	}
 	if h := r.a.cfg.HelperDir; h != "" {
 		if p := env["PYTHONPATH"]; p != "" {
 			h += ":" + p
@@ -62,7 +65,7 @@ func (r *run) taskSpec() driver.TaskSpec {
 		env["PYTHONPATH"] = h
 	}
 	return driver.TaskSpec{ID: jobDirName(r.as.JobID), Command: r.as.Command, Dir: r.codeDir(), Env: env,
-		LogPath: r.logPath(), StateDir: filepath.Join(r.dir, "task")}
+		LogPath: r.logPath(), StateDir: filepath.Join(r.dir, "task"), User: r.a.cfg.User}
 }
 
 // execute runs the job to its end and reports it. When ctx ends first (the agent is stopping),
@@ -128,7 +131,7 @@ func (r *run) execute(ctx context.Context) {
 		req.Error = &api.JobError{Code: trainyard.ErrSystem, Message: "uploading outputs failed: " + err.Error()}
 	}
 	if r.report(ctx, "finish", req) {
-		log.Info("job ended", "exit", req.ExitCode, "canceled", req.Canceled)
+		log.Info("job ended", "exit", exitText(req.ExitCode), "canceled", req.Canceled)
 	}
 }
 
@@ -139,6 +142,7 @@ func (r *run) prepareAndStart(ctx context.Context) (driver.Task, error) {
 	if err := os.MkdirAll(r.codeDir(), 0o700); err != nil {
 		return nil, err
 	}
+	os.Chmod(r.dir, 0o711)
 	b, _ := json.Marshal(r.as)
 	if err := os.WriteFile(filepath.Join(r.dir, "assignment.json"), b, 0o600); err != nil {
 		return nil, err
@@ -149,9 +153,16 @@ func (r *run) prepareAndStart(ctx context.Context) (driver.Task, error) {
 			return nil, fmt.Errorf("fetch code snapshot: %w", err)
 		}
 	}
+	// What the code folder brought in outputs/ is not an output of this job.
+	os.RemoveAll(r.outputsDir())
 	for _, name := range append([]string{""}, r.as.Outputs...) {
 		if err := os.MkdirAll(filepath.Join(r.outputsDir(), name), 0o755); err != nil {
 			return nil, err
+		}
+	}
+	if u := r.a.cfg.User; u != nil {
+		if err := chownTree(r.codeDir(), u); err != nil {
+			return nil, fmt.Errorf("give the code folder to %s: %w", u.Name, err)
 		}
 	}
 	return r.a.cfg.Driver.Start(ctx, r.taskSpec())
@@ -242,13 +253,22 @@ func (r *run) uploadOutputs(ctx context.Context) error {
 	if err != nil || len(entries) == 0 {
 		return nil
 	}
-	var buf bytes.Buffer
-	if _, err := snapshot.Create(r.outputsDir(), &buf, outputLimits); err != nil {
+	// Packed to a file beside the job, not in memory: outputs may be gigabytes.
+	tmp, err := os.CreateTemp(r.dir, "outputs-*.tar.gz")
+	if err != nil {
 		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if _, err := snapshot.Create(r.outputsDir(), tmp, outputLimits); err != nil {
+		return fmt.Errorf("outputs folder: %s", trainyard.ErrorMessage(err))
 	}
 	var b backoff
 	for {
-		err := r.a.client.Do(ctx, "PUT", fmt.Sprintf("/v1/agent/jobs/%d/outputs", r.as.JobID), bytes.NewReader(buf.Bytes()), nil)
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		err := r.a.client.Do(ctx, "PUT", fmt.Sprintf("/v1/agent/jobs/%d/outputs", r.as.JobID), tmp, nil)
 		if _, ok := errors.AsType[*api.Error](err); ok || err == nil || ctx.Err() != nil {
 			return err
 		}
@@ -319,4 +339,21 @@ func (r *run) shipFrom(ctx context.Context, off int64) (int64, error) {
 			return off, nil
 		}
 	}
+}
+
+// chownTree gives a folder and everything in it to u; links are changed, not followed.
+func chownTree(dir string, u *driver.User) error {
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, int(u.UID), int(u.GID))
+	})
+}
+
+func exitText(code *int) string {
+	if code == nil {
+		return "none"
+	}
+	return strconv.Itoa(*code)
 }

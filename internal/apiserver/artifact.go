@@ -38,7 +38,7 @@ func (s *Server) outputsPath(id int64) string {
 // writeDurably copies r to path through a temporary file, synced, then renamed, so the file
 // is either whole or absent after a crash. It returns the SHA-256 of what it wrote.
 func writeDurably(path string, r io.Reader, limit int64) (string, int64, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", 0, err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".upload-*")
@@ -161,10 +161,10 @@ func (s *Server) jobOutputs(w http.ResponseWriter, r *http.Request) error {
 // retry) is skipped, not written twice; a chunk past the end is refused with the size, so the
 // agent resends from there. The bytes are synced before the answer.
 func appendLog(path string, offset int64, data []byte) (int64, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return 0, err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return 0, err
 	}

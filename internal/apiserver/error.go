@@ -61,6 +61,7 @@ type ctxRequestID struct{}
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 8<<20))
 	dec.DisallowUnknownFields()
+	dec.UseNumber() // numbers in free-form values (inputs) keep every digit
 	if err := dec.Decode(v); err != nil {
 		return &trainyard.Error{Code: trainyard.Invalid, Message: "invalid JSON body: " + err.Error(), Err: err}
 	}

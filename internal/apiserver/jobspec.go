@@ -3,6 +3,7 @@ package apiserver
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math/big"
@@ -94,7 +95,7 @@ func jobFromSpec(workspace string, spec api.JobSpec) (trainyard.Job, error) {
 func bindCommand(spec api.JobSpec) (string, error) {
 	for name, v := range spec.Inputs {
 		switch v.(type) {
-		case string, float64, bool, int, int64:
+		case string, json.Number, float64, bool, int, int64:
 		default:
 			return "", trainyard.Errorf(trainyard.Invalid, "inputs.%s: only literal inputs (a string, number or boolean) are supported for now; data inputs with type and path are not", name)
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -35,6 +36,16 @@ func newJobListCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "list", Short: "List jobs, newest first", Example: "  trainyard job list --compute cpu-cluster --status Running", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if max < 1 || max > 10000 {
+				return UsageError{fmt.Errorf("--max-results %d: give 1 to 10000", max)}
+			}
+			if status != "" {
+				i := slices.IndexFunc(jobStatuses, func(s string) bool { return strings.EqualFold(s, status) })
+				if i < 0 {
+					return UsageError{fmt.Errorf("--status %q: choose one of %s", status, strings.Join(jobStatuses, ", "))}
+				}
+				status = jobStatuses[i]
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
@@ -62,6 +73,9 @@ func newJobListCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&max, "max-results", 100, "at most this many jobs")
 	return cmd
 }
+
+// jobStatuses are the statuses a job can be in (SPEC §3.4).
+var jobStatuses = []string{"Queued", "Preparing", "Running", "Finalizing", "CancelRequested", "Completed", "Failed", "Canceled"}
 
 func newJobShowCmd(g *globals) *cobra.Command {
 	var name string
@@ -152,7 +166,11 @@ func streamJob(ctx context.Context, c *api.Client, g *globals, name string) erro
 	for {
 		chunk, err := c.Logs(ctx, g.ws(), name, off, 5*time.Second)
 		if err != nil {
-			if _, ok := errors.AsType[*api.Error](err); ok || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintf(g.stderr, "\nstopped following; job %s goes on. Follow it again with: trainyard job stream --name %s\n", name, name)
+				return nil
+			}
+			if _, ok := errors.AsType[*api.Error](err); ok {
 				return err
 			}
 			fmt.Fprintf(g.stderr, "(lost the server: %v; retrying)\n", err)

@@ -124,8 +124,12 @@ func readConfig() config {
 	if err != nil {
 		return c
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "trainyard", "config.yaml")); err == nil {
-		yaml.Unmarshal(b, &c)
+	path := filepath.Join(dir, "trainyard", "config.yaml")
+	if b, err := os.ReadFile(path); err == nil {
+		if err := yaml.UnmarshalStrict(b, &c); err != nil {
+			fmt.Fprintf(os.Stderr, "warning: ignoring %s: %v\n", path, err)
+			return config{}
+		}
 	}
 	return c
 }

@@ -23,6 +23,16 @@ type TaskSpec struct {
 	LogPath string
 	// StateDir is a directory the driver owns for this task (pid, exit status).
 	StateDir string
+	// User, when set, is the account the task runs as; nil runs it as the agent's own. An
+	// agent running as root runs jobs as an unprivileged user, so a job cannot read the
+	// server's tokens and keys.
+	User *User
+}
+
+// User is an account on the node.
+type User struct {
+	Name     string
+	UID, GID uint32
 }
 
 // Exit is how a task ended.

@@ -83,6 +83,7 @@ func Decode(data []byte, v any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
+	dec.UseNumber() // numbers in free-form values (inputs) keep every digit
 	if err := dec.Decode(v); err != nil {
 		// The walk checked every value first, so this is a mismatch between it and encoding/json.
 		return &trainyard.Error{Code: trainyard.Invalid, Message: "cannot decode the file", Err: err}

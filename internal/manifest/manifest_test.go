@@ -184,16 +184,16 @@ func TestDecode(t *testing.T) {
 			Code:    "./src",
 			Environment: map[string]any{
 				"image":   "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04",
-				"version": float64(1),
+				"version": json.Number("1"),
 			},
 			EnvironmentVariables: map[string]string{
 				"EPOCHS": "10", "DEBUG": "true", "RATE": "0.10", "NAME": "plain", "EMPTY": "",
 			},
 			Inputs: map[string]any{
-				"epochs": float64(5), "lr": 0.01, "big": float64(16), "flag": false,
+				"epochs": json.Number("5"), "lr": json.Number("0.01"), "big": json.Number("16"), "flag": false,
 				"when": "2024-05-01", "nothing": nil,
 				"data":   map[string]any{"type": "uri_folder", "path": "azureml:data@latest"},
-				"layers": []any{float64(64), float64(128)},
+				"layers": []any{json.Number("64"), json.Number("128")},
 			},
 			Outputs: map[string]*output{
 				"model": {Type: "custom_model", Mode: "rw_mount"},
@@ -226,8 +226,8 @@ func TestDecode(t *testing.T) {
 				"tags:\n  <<: [*a, *b]\n  y: own\n",
 			want: job{
 				Inputs: map[string]any{
-					"a": map[string]any{"x": float64(1), "y": float64(1)},
-					"b": map[string]any{"x": float64(2), "y": float64(2), "z": float64(2)},
+					"a": map[string]any{"x": json.Number("1"), "y": json.Number("1")},
+					"b": map[string]any{"x": json.Number("2"), "y": json.Number("2"), "z": json.Number("2")},
 				},
 				Tags: map[string]string{"x": "1", "y": "own", "z": "2"},
 			}},

@@ -1,6 +1,7 @@
 package manifest_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -72,7 +73,7 @@ func TestSetThenDecode(t *testing.T) {
 	}
 	want := job{
 		Command:              "echo",
-		Inputs:               map[string]any{"epochs": float64(5), "debug": true, "name": "abc", "version": "1"},
+		Inputs:               map[string]any{"epochs": json.Number("5"), "debug": true, "name": "abc", "version": "1"},
 		Resources:            &resources{InstanceCount: 3},
 		EnvironmentVariables: map[string]string{"EPOCHS": "10"},
 		Tags:                 map[string]string{"team": "vision"},

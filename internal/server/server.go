@@ -5,6 +5,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,6 +28,7 @@ import (
 	"github.com/trainyard/trainyard/internal/agent"
 	"github.com/trainyard/trainyard/internal/apiserver"
 	"github.com/trainyard/trainyard/internal/autoscale"
+	"github.com/trainyard/trainyard/internal/driver"
 	"github.com/trainyard/trainyard/internal/driver/process"
 	"github.com/trainyard/trainyard/internal/provider"
 	"github.com/trainyard/trainyard/internal/provider/local"
@@ -46,6 +50,9 @@ type Config struct {
 	// Locations are where nodes come from; the first is the default. Empty means one
 	// location "local" with the local provider and the built-in catalog.
 	Locations []Location
+	// RunJobsAs is the account jobs run as on this machine's nodes; "" is nobody when the
+	// server runs as root, else the server's own account.
+	RunJobsAs string
 	Log       *slog.Logger
 }
 
@@ -64,6 +71,21 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
+	}
+	jobUser, err := agent.RunAs(cfg.RunJobsAs)
+	if err != nil {
+		return err
+	}
+	// Jobs of another account cannot pass the data dir's parents (often /root), so their
+	// folders live in a root of their own under the temp dir: reachable (0711), not listable.
+	jobsRoot := ""
+	if jobUser != nil {
+		sum := sha256.Sum256([]byte(cfg.DataDir))
+		jobsRoot = filepath.Join(os.TempDir(), "trainyard-jobs-"+hex.EncodeToString(sum[:4]))
+		if err := os.MkdirAll(jobsRoot, 0o711); err != nil {
+			return fmt.Errorf("jobs dir: %w", err)
+		}
+		os.Chmod(jobsRoot, 0o711)
 	}
 	unlock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
@@ -109,7 +131,8 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 		var p provider.Provider
 		switch l.Provider {
 		case "local":
-			p = &local.Provider{Dir: filepath.Join(cfg.DataDir, "nodes"), Binary: bin, Log: log}
+			p = &local.Provider{Dir: filepath.Join(cfg.DataDir, "nodes"), Binary: bin, JobsRoot: jobsRoot,
+				Args: []string{"agent", "--run-as", runAsName(jobUser)}, Log: log}
 		default:
 			return fmt.Errorf("location %s: provider %q is not built into this server", l.Name, l.Provider)
 		}
@@ -134,13 +157,17 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 	if err != nil {
 		return err
 	}
-	helperDir, err := WriteHelper(filepath.Join(cfg.DataDir, "python"))
+	localJobs := filepath.Join(cfg.DataDir, "local-node", "jobs")
+	if jobsRoot != "" {
+		localJobs = filepath.Join(jobsRoot, store.LocalNodeID)
+	}
+	helperDir, err := WriteHelper(filepath.Join(filepath.Dir(localJobs), "python-"+filepath.Base(localJobs)))
 	if err != nil {
 		return err
 	}
 	localAgent := agent.New(agent.Config{ServerURL: url, NodeID: store.LocalNodeID, NodeToken: localToken,
-		WorkDir: filepath.Join(cfg.DataDir, "local-node"), Address: "127.0.0.1", Driver: process.New(),
-		HelperDir: helperDir, Log: log.With("component", "local-agent")})
+		WorkDir: filepath.Join(cfg.DataDir, "local-node"), JobsDir: localJobs, Address: "127.0.0.1", Driver: process.New(),
+		HelperDir: helperDir, User: jobUser, Log: log.With("component", "local-agent")})
 
 	g, gctx := errgroup.WithContext(ctx)
 	// Requests end with the server, so long polls do not hold up a shutdown.
@@ -224,6 +251,17 @@ func ensureAdminToken(ctx context.Context, db *store.DB, dir string) (string, er
 	}
 	slog.Info("created an admin token; the CLI on this machine finds it by itself", "file", path)
 	return path, nil
+}
+
+// runAsName names the account of u for an agent's --run-as; nil is the server's own.
+func runAsName(u *driver.User) string {
+	if u != nil {
+		return u.Name
+	}
+	if me, err := user.Current(); err == nil {
+		return me.Username
+	}
+	return ""
 }
 
 // WriteHelper writes the Python helper that jobs import (trainyard_run) into dir and returns

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -45,6 +46,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	box, err := secret.OpenKeyFile(filepath.Join(filepath.Dir(path), "secret.key"))
 	if err != nil {
 		return nil, err
+	}
+	// SQLite gives the -wal and -shm files the mode of the database: 0600, the server's alone.
+	if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o600); err == nil {
+		f.Close()
 	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
 		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"

@@ -61,6 +61,12 @@ func (d *Driver) Start(ctx context.Context, spec driver.TaskSpec) (driver.Task, 
 	if err := prepareStateDir(stateDir); err != nil {
 		return nil, fmt.Errorf("process: start %s: %w", spec.ID, err)
 	}
+	if u := spec.User; u != nil {
+		// The wrapper, running as u, records the exit status in the state dir.
+		if err := os.Chown(stateDir, int(u.UID), int(u.GID)); err != nil {
+			return nil, fmt.Errorf("process: start %s: %w", spec.ID, err)
+		}
+	}
 	log, err := openLog(spec.LogPath)
 	if err != nil {
 		return nil, fmt.Errorf("process: start %s: %w", spec.ID, err)
@@ -156,12 +162,16 @@ func (d *Driver) command(spec driver.TaskSpec) (*exec.Cmd, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	attr := &syscall.SysProcAttr{Setpgid: true}
+	if u := spec.User; u != nil {
+		attr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: []uint32{}}
+	}
 	return &exec.Cmd{
 		Path:        bash,
 		Args:        wrapperArgs(stateDir, spec.Command),
 		Dir:         spec.Dir,
 		Env:         env,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		SysProcAttr: attr,
 	}, stateDir, nil
 }
 
@@ -170,7 +180,7 @@ func openLog(path string) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("log: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("log: %w", err)
 	}

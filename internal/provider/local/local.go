@@ -26,7 +26,9 @@ type Provider struct {
 	Dir    string   // one folder per node: meta.json, pid, agent.log, work/
 	Binary string   // the trainyard binary
 	Args   []string // before the agent flags; default ["agent"]
-	Log    *slog.Logger
+	// JobsRoot, when set, holds each node's job folders (JobsRoot/NODE), outside its Dir.
+	JobsRoot string
+	Log      *slog.Logger
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -66,6 +68,9 @@ func (p *Provider) Create(ctx context.Context, tmpl provider.Template) (provider
 		args = []string{"agent"}
 	}
 	args = append(append([]string{}, args...), "--server", tmpl.ServerURL, "--node-id", tmpl.NodeID, "--work-dir", filepath.Join(dir, "work"))
+	if p.JobsRoot != "" {
+		args = append(args, "--jobs-dir", filepath.Join(p.JobsRoot, tmpl.NodeID))
+	}
 	cmd := exec.Command(p.Binary, args...)
 	cmd.Env = append(os.Environ(), "TRAINYARD_JOIN_TOKEN="+tmpl.JoinToken, "TRAINYARD_NODE_VCPUS="+strconv.Itoa(tmpl.VCPUs))
 	cmd.Env = slicesWithout(cmd.Env, "TRAINYARD_TOKEN=")
@@ -124,7 +129,11 @@ func (p *Provider) Delete(ctx context.Context, ids ...string) error {
 			stopGroup(ctx, pid)
 		}
 		// Tasks run in process groups of their own; stop them too.
-		pids, _ := filepath.Glob(filepath.Join(dir, "work", "jobs", "*", "task", "pid"))
+		jobs := filepath.Join(dir, "work", "jobs")
+		if p.JobsRoot != "" {
+			jobs = filepath.Join(p.JobsRoot, id)
+		}
+		pids, _ := filepath.Glob(filepath.Join(jobs, "*", "task", "pid"))
 		for _, f := range pids {
 			if pid := alivePIDFile(f); pid > 0 {
 				stopGroup(ctx, pid)
@@ -132,6 +141,9 @@ func (p *Provider) Delete(ctx context.Context, ids ...string) error {
 		}
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, err)
+		}
+		if p.JobsRoot != "" {
+			os.RemoveAll(jobs)
 		}
 	}
 	return errors.Join(errs...)
