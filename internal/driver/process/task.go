@@ -111,6 +111,9 @@ func (t *task) signal(sig syscall.Signal) error {
 // reap waits for the wrapper this process started.
 func (t *task) reap(cmd *exec.Cmd) {
 	_ = cmd.Wait() // a non-zero status is an error here; ProcessState has the detail
+	// What the command left running in its group ends with it. The group's ID cannot have
+	// been reused: it lives as long as any member does.
+	_ = syscall.Kill(-t.pid, syscall.SIGKILL)
 	if status, ok := readExitFile(t.stateDir); ok {
 		t.finish(exitFromStatus(status))
 		return

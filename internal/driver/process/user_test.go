@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trainyard/trainyard/internal/driver"
 )
@@ -42,5 +43,30 @@ func TestStartAsUser(t *testing.T) {
 	out := readLog(t, spec)
 	if !strings.HasPrefix(out, u.Uid+"\n") || strings.Contains(out, "tya_canary") || !strings.Contains(out, "cannot read") {
 		t.Errorf("log = %q, want uid %s and no access to root's file", out, u.Uid)
+	}
+}
+
+// What a command leaves running in its process group ends with it.
+func TestBackgroundChildrenEndWithTheTask(t *testing.T) {
+	spec := newSpec(t, `sleep 300 & echo $! > child.pid; echo started`)
+	task := start(t, spec)
+	if exit := wait(t, task); exit.Code != 0 {
+		t.Fatalf("exit = %+v, want 0", exit)
+	}
+	b, err := os.ReadFile(filepath.Join(spec.Dir, "child.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil || strings.Contains(string(stat), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("background child %d still runs after its task ended", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
