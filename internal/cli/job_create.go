@@ -64,6 +64,9 @@ replace ${{inputs.NAME}} in the command. --set overrides any key of the file.`,
 			}
 			var spec api.JobSpec
 			if err := manifest.Decode(data, &spec); err != nil {
+				if len(sets) > 0 {
+					return fmt.Errorf("%s with --set applied (lines are of the changed file): %w", file, err)
+				}
 				return fmt.Errorf("%s: %w", file, err)
 			}
 			if name != "" {
