@@ -12,17 +12,74 @@ type ComputeType string
 const (
 	TypeLocal      ComputeType = "local"      // implicit: the server's own machine, never a record
 	TypeAmlCompute ComputeType = "amlcompute" // autoscaling cluster of managed nodes
+
+	TypeComputeInstance ComputeType = "computeinstance" // one managed node, started and stopped by its owner
+
+	// Attached types: the machine or service exists elsewhere; the record says where it is and
+	// how to reach it, and detaching removes only the record.
+	TypeVirtualMachine    ComputeType = "virtualmachine"    // a machine reached over SSH
+	TypeHDInsight         ComputeType = "hdinsight"         // a Spark cluster
+	TypeBatch             ComputeType = "batch"             // a batch service account
+	TypeDatabricks        ComputeType = "databricks"        // a Databricks workspace and its token
+	TypeDataLakeAnalytics ComputeType = "datalakeanalytics" // a Data Lake Analytics account
+	TypeKubernetes        ComputeType = "kubernetes"        // a namespace of a Kubernetes cluster
+	TypeSlurm             ComputeType = "slurm"             // a Slurm cluster (sbatch over SSH, or slurmrestd)
 )
 
-// ParseComputeType accepts the API names and their aliases in any case.
+// ComputeTypes lists every type a record may have, managed first.
+var ComputeTypes = []ComputeType{TypeAmlCompute, TypeComputeInstance, TypeVirtualMachine, TypeHDInsight, TypeBatch,
+	TypeDatabricks, TypeDataLakeAnalytics, TypeKubernetes, TypeSlurm}
+
+// typeAliases are the other names a type is known by (DESIGN.md, "Compute kinds").
+var typeAliases = map[string]ComputeType{
+	"cluster": TypeAmlCompute, "instance": TypeComputeInstance, "remote": TypeVirtualMachine,
+	"spark": TypeHDInsight, "adla": TypeDataLakeAnalytics,
+}
+
+// Attached reports whether t is brought by the user (isAttachedCompute): such a target is
+// detached, never deleted.
+func (t ComputeType) Attached() bool {
+	return t != TypeAmlCompute && t != TypeComputeInstance && t != TypeLocal && t != ""
+}
+
+// TypeList describes every type with its alias, for messages and help.
+func TypeList() string {
+	var b strings.Builder
+	for i, t := range ComputeTypes {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(t))
+		for a, at := range typeAliases {
+			if at == t {
+				b.WriteString(" (alias " + a + ")")
+			}
+		}
+	}
+	return b.String()
+}
+
+// ParseComputeType accepts the API names, the reference system's computeType spellings
+// (AmlCompute, VirtualMachine, …) and the aliases, in any case.
 func ParseComputeType(s string) (ComputeType, error) {
-	switch strings.ToLower(s) {
-	case "amlcompute", "cluster":
-		return TypeAmlCompute, nil
+	l := strings.ToLower(s)
+	if t, ok := typeAliases[l]; ok {
+		return t, nil
+	}
+	for _, t := range ComputeTypes {
+		if l == string(t) {
+			return t, nil
+		}
+	}
+	switch l {
 	case "local":
 		return "", Errorf(Invalid, "type %q: the local target is implicit and needs no record; submit jobs with --compute local", s)
+	case "aks":
+		return "", Errorf(Invalid, "type %q: attach a Kubernetes cluster with type kubernetes", s)
+	case "synapsespark", "synapse":
+		return "", Errorf(Invalid, "type %q is not supported: Synapse Spark pools exist only in Azure; attach a Spark cluster with type hdinsight (alias spark). Types trainyard knows: %s", s, TypeList())
 	}
-	return "", Errorf(Invalid, "type %q is not a compute type trainyard can create; use amlcompute (alias cluster)", s)
+	return "", Errorf(Invalid, "type %q is not a compute type trainyard knows; use one of: %s", s, TypeList())
 }
 
 // Tier is the priority of a cluster's nodes.
@@ -96,6 +153,14 @@ type ComputeTarget struct {
 	Scale       ScaleSettings
 	Description string
 	Tags        map[string]string
+
+	// SSH is the admin account of a cluster's or an instance's nodes (ssh_settings); nil when
+	// none was given.
+	SSH *SSHSettings
+	// Instance holds what only a compute instance has; nil for other types.
+	Instance *InstanceSettings
+	// Attach says where an attached target is and how it is reached; nil for managed types.
+	Attach *AttachConfig
 
 	State      ProvisioningState
 	Errors     []string // provisioning errors, newest last

@@ -133,10 +133,30 @@ func (c *Client) Computes(ctx context.Context, workspace string) ([]Compute, err
 	return out.Value, err
 }
 
-// DeleteCompute starts deleting a compute target.
+// AttachCompute records an attached target (virtualmachine, kubernetes, …); it is the same
+// request as CreateCompute, whose type decides.
+func (c *Client) AttachCompute(ctx context.Context, workspace string, spec ComputeSpec) (Compute, error) {
+	return c.CreateCompute(ctx, workspace, spec)
+}
+
+// DeleteCompute starts deleting a managed compute target and its nodes.
 func (c *Client) DeleteCompute(ctx context.Context, workspace, name string) (Compute, error) {
 	var out Compute
-	err := c.Do(ctx, "DELETE", ws(workspace)+"/computes/"+url.PathEscape(name), nil, &out)
+	err := c.Do(ctx, "DELETE", ws(workspace)+"/computes/"+url.PathEscape(name)+"?action=Delete", nil, &out)
+	return out, err
+}
+
+// DetachCompute removes the record of an attached compute target; the machine or service it
+// names is not touched.
+func (c *Client) DetachCompute(ctx context.Context, workspace, name string) error {
+	return c.Do(ctx, "DELETE", ws(workspace)+"/computes/"+url.PathEscape(name)+"?action=Detach", nil, nil)
+}
+
+// PowerCompute starts, stops or restarts a compute instance: action is "start", "stop" or
+// "restart".
+func (c *Client) PowerCompute(ctx context.Context, workspace, name, action string) (Compute, error) {
+	var out Compute
+	err := c.Do(ctx, "POST", ws(workspace)+"/computes/"+url.PathEscape(name)+"/"+url.PathEscape(action), nil, &out)
 	return out, err
 }
 

@@ -23,7 +23,8 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
-// ComputeSpec is the Azure ML v2 compute YAML (type amlcompute), also the create request.
+// ComputeSpec is the Azure ML v2 compute YAML of every type, also the create and attach
+// request. A key that does not apply to the type is refused by name, never ignored.
 type ComputeSpec struct {
 	Schema                  string            `json:"$schema,omitempty"`
 	Name                    string            `json:"name"`
@@ -37,20 +38,63 @@ type ComputeSpec struct {
 	MaxInstances            *int              `json:"max_instances,omitempty"`
 	IdleTimeBeforeScaleDown *Seconds          `json:"idle_time_before_scale_down,omitempty"`
 
+	// SSHSettings is the admin account of a cluster's or an instance's nodes, or the account
+	// trainyard logs in as on an attached machine.
+	SSHSettings *SSHSettings `json:"ssh_settings,omitempty"`
+
+	// computeinstance: idle shutdown, in minutes (15 to 4320) or, legacy, as an ISO-8601
+	// duration such as "PT30M".
+	IdleTimeBeforeShutdownMinutes *int   `json:"idle_time_before_shutdown_minutes,omitempty"`
+	IdleTimeBeforeShutdown        string `json:"idle_time_before_shutdown,omitempty"`
+
+	// Attached types: where the target is (one way of: resource_id; subscription_id +
+	// resource_group + the type's name key; address; kubeconfig; slurmrestd_url) and its
+	// credentials (SPEC §1.4–§1.8).
+	ResourceID     string `json:"resource_id,omitempty"`
+	SubscriptionID string `json:"subscription_id,omitempty"`
+	ResourceGroup  string `json:"resource_group,omitempty"`
+	VMName         string `json:"vm_name,omitempty"`        // virtualmachine
+	ClusterName    string `json:"cluster_name,omitempty"`   // hdinsight
+	AccountName    string `json:"account_name,omitempty"`   // batch, datalakeanalytics
+	WorkspaceName  string `json:"workspace_name,omitempty"` // databricks
+	Address        string `json:"address,omitempty"`        // virtualmachine, hdinsight, slurm: host reached over SSH
+	AccessToken    string `json:"access_token,omitempty"`   // databricks; slurm with slurmrestd_url
+	Namespace      string `json:"namespace,omitempty"`      // kubernetes (default "default")
+	// Kubeconfig is the content of a kubeconfig; KubeconfigFile is its path in a YAML file,
+	// which the CLI reads and sends as Kubeconfig. The server never reads client paths.
+	Kubeconfig     string `json:"kubeconfig,omitempty"`
+	KubeconfigFile string `json:"kubeconfig_file,omitempty"`
+	SlurmrestdURL  string `json:"slurmrestd_url,omitempty"` // slurm: http(s)://host:port of slurmrestd
+
 	// Documented keys that this server does not act on yet; a spec that sets them is refused
 	// with a message naming the key, never silently accepted.
 	SSHPublicAccessEnabled *bool            `json:"ssh_public_access_enabled,omitempty"`
-	SSHSettings            *SSHSettings     `json:"ssh_settings,omitempty"`
 	NetworkSettings        *NetworkSettings `json:"network_settings,omitempty"`
 	Identity               *Identity        `json:"identity,omitempty"`
 	EnableNodePublicIP     *bool            `json:"enable_node_public_ip,omitempty"`
+	Schedules              any              `json:"schedules,omitempty"`
+	CreateOnBehalfOf       any              `json:"create_on_behalf_of,omitempty"`
+	SetupScripts           any              `json:"setup_scripts,omitempty"`
+	CustomApplications     any              `json:"custom_applications,omitempty"`
+	EnableSSO              *bool            `json:"enable_sso,omitempty"`
+	EnableRootAccess       *bool            `json:"enable_root_access,omitempty"`
+	ReleaseQuotaOnStop     *bool            `json:"release_quota_on_stop,omitempty"`
+	EnableOSPatching       *bool            `json:"enable_os_patching,omitempty"`
 }
 
-// SSHSettings of a compute: an admin account on its nodes.
+// SSHSettings of a compute. For amlcompute: the admin account on its nodes (user, and password
+// and/or public key). For computeinstance: the admin's public key. For virtualmachine,
+// hdinsight and slurm: the account trainyard logs in as (user, and password or private key).
 type SSHSettings struct {
 	AdminUsername string `json:"admin_username,omitempty"`
 	AdminPassword string `json:"admin_password,omitempty"`
-	SSHKeyValue   string `json:"ssh_key_value,omitempty"`
+	SSHKeyValue   string `json:"ssh_key_value,omitempty"` // a public key line
+	SSHPort       *int   `json:"ssh_port,omitempty"`
+	// SSHPrivateKeyFile is a path in a YAML file; the CLI reads the file and sends its content
+	// as SSHPrivateKey. The server never reads client paths.
+	SSHPrivateKeyFile       string `json:"ssh_private_key_file,omitempty"`
+	SSHPrivateKey           string `json:"ssh_private_key,omitempty"`
+	SSHPrivateKeyPassphrase string `json:"ssh_private_key_passphrase,omitempty"`
 }
 
 // NetworkSettings put a compute's nodes in a virtual network.
@@ -65,12 +109,14 @@ type Identity struct {
 	UserAssignedIdentities []any  `json:"user_assigned_identities,omitempty"`
 }
 
-// Compute is a compute target as the API returns it.
+// Compute is a compute target as the API returns it. It never carries a credential's value:
+// Properties.Credentials names the ones that are set.
 type Compute struct {
 	Name               string            `json:"name"`
 	Workspace          string            `json:"workspace"`
 	Type               string            `json:"computeType"`
-	Location           string            `json:"computeLocation"`
+	IsAttached         bool              `json:"isAttachedCompute"`
+	Location           string            `json:"computeLocation,omitempty"`
 	Description        string            `json:"description,omitempty"`
 	Tags               map[string]string `json:"tags,omitempty"`
 	ProvisioningState  string            `json:"provisioningState"`
@@ -80,17 +126,43 @@ type Compute struct {
 	Properties         ComputeProperties `json:"properties"`
 }
 
-// ComputeProperties are the cluster's settings and live status (SPEC §1.2, §3.2).
+// ComputeProperties are a compute's settings and live status (SPEC §1.2–§1.8, §3.2, §3.3).
+// Which fields are set depends on the type.
 type ComputeProperties struct {
-	VMSize           string          `json:"vmSize"`
-	VMPriority       string          `json:"vmPriority"`
-	ScaleSettings    ScaleSettings   `json:"scaleSettings"`
-	AllocationState  string          `json:"allocationState"`
+	VMSize           string          `json:"vmSize,omitempty"`     // amlcompute, computeinstance
+	VMPriority       string          `json:"vmPriority,omitempty"` // amlcompute
+	ScaleSettings    ScaleSettings   `json:"scaleSettings,omitzero"`
+	AllocationState  string          `json:"allocationState,omitempty"`
 	CurrentNodeCount int             `json:"currentNodeCount"`
 	TargetNodeCount  int             `json:"targetNodeCount"`
 	NodeStateCounts  NodeStateCounts `json:"nodeStateCounts"`
 	Nodes            []Node          `json:"nodes,omitempty"`
 	RecentEvents     []Event         `json:"recentEvents,omitempty"`
+
+	// computeinstance (SPEC §3.3): Creating, Starting, Running, JobRunning, Restarting,
+	// Stopping, Stopped, Deleting or CreateFailed; idle shutdown as ISO-8601 minutes ("PT30M").
+	State                  string `json:"state,omitempty"`
+	IdleTimeBeforeShutdown string `json:"idleTimeBeforeShutdown,omitempty"`
+
+	// Attached types: where the target is and how it is reached.
+	ResourceID     string `json:"resourceId,omitempty"`
+	SubscriptionID string `json:"subscriptionId,omitempty"`
+	ResourceGroup  string `json:"resourceGroup,omitempty"`
+	VMName         string `json:"vmName,omitempty"`
+	ClusterName    string `json:"clusterName,omitempty"`
+	AccountName    string `json:"accountName,omitempty"`
+	WorkspaceName  string `json:"workspaceName,omitempty"`
+	Address        string `json:"address,omitempty"`
+	SSHPort        int    `json:"sshPort,omitempty"`
+	Namespace      string `json:"namespace,omitempty"`
+	SlurmrestdURL  string `json:"slurmrestdUrl,omitempty"`
+
+	// The admin account: of an attached machine, or of a cluster's or an instance's nodes.
+	AdminUsername string `json:"adminUserName,omitempty"`
+	SSHPublicKey  string `json:"adminUserSshPublicKey,omitempty"`
+	// Credentials names the credentials that are set, e.g. ["admin_password"]. Their values
+	// are sealed at rest and never leave the server.
+	Credentials []string `json:"credentials,omitempty"`
 }
 
 // ScaleSettings of a cluster; the idle time is an ISO-8601 duration such as "PT120S".

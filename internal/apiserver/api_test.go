@@ -171,8 +171,8 @@ func TestCreateComputeRejectsBadInput(t *testing.T) {
 	}{
 		{name: "missing name", spec: api.ComputeSpec{Type: "amlcompute"}, mentions: []string{"name is required"}},
 		{name: "missing type", spec: api.ComputeSpec{Name: "gpu-cluster"}, mentions: []string{"type is required", "amlcompute"}},
-		{name: "bad type", spec: api.ComputeSpec{Name: "gpu-cluster", Type: "kubernetes"},
-			mentions: []string{`type "kubernetes"`, "amlcompute"}},
+		{name: "bad type", spec: api.ComputeSpec{Name: "gpu-cluster", Type: "synapsespark"},
+			mentions: []string{`type "synapsespark"`, "hdinsight", "amlcompute"}},
 		{name: "type local is implicit", spec: api.ComputeSpec{Name: "my-box", Type: "local"},
 			mentions: []string{`type "local"`, "--compute local"}},
 		{name: "C-07: name ends in -digits", spec: api.ComputeSpec{Name: "cpu-cluster-1", Type: "amlcompute"},

@@ -52,68 +52,6 @@ func (s *Server) listSizes(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// computeFromSpec validates a create request and fills its defaults.
-func (s *Server) computeFromSpec(workspace string, spec api.ComputeSpec) (trainyard.ComputeTarget, error) {
-	c := trainyard.ComputeTarget{Workspace: workspace, Name: spec.Name, Description: spec.Description, Tags: spec.Tags}
-	if spec.Name == "" {
-		return c, trainyard.Errorf(trainyard.Invalid, "name is required: give --name or a name: key")
-	}
-	if spec.Type == "" {
-		return c, trainyard.Errorf(trainyard.Invalid, "type is required: use --type amlcompute")
-	}
-	for _, k := range []struct {
-		key string
-		set bool
-	}{
-		{"ssh_settings", spec.SSHSettings != nil}, {"ssh_public_access_enabled", spec.SSHPublicAccessEnabled != nil},
-		{"network_settings", spec.NetworkSettings != nil}, {"identity", spec.Identity != nil}, {"enable_node_public_ip", spec.EnableNodePublicIP != nil},
-	} {
-		if k.set {
-			return c, trainyard.Errorf(trainyard.Invalid, "%s: this server does not support it yet (local nodes are reached through their agent and have no managed identity); remove the key", k.key)
-		}
-	}
-	t, err := trainyard.ParseComputeType(spec.Type)
-	if err != nil {
-		return c, err
-	}
-	c.Type = t
-	if err := trainyard.ValidateComputeName(t, spec.Name); err != nil {
-		return c, err
-	}
-	if c.Tier, err = trainyard.ParseTier(spec.Tier); err != nil {
-		return c, err
-	}
-	c.Location = spec.Location
-	if c.Location == "" {
-		c.Location = s.DefaultLocation
-	}
-	sizes, ok := s.Sizes(c.Location)
-	if !ok {
-		return c, trainyard.Errorf(trainyard.Invalid, "location %q is not configured on this server; leave location out to use %q", c.Location, s.DefaultLocation)
-	}
-	size := spec.Size
-	if size == "" {
-		size = trainyard.DefaultSize
-	}
-	vm, ok := trainyard.LookupSize(sizes, size)
-	if !ok {
-		return c, trainyard.Errorf(trainyard.Invalid, "size %q is not offered in location %q; choose one of: %s (trainyard compute list-sizes)",
-			size, c.Location, strings.Join(trainyard.SizeNames(sizes), ", "))
-	}
-	c.Size = vm.Name
-	c.Scale = trainyard.ScaleSettings{MaxNodes: trainyard.DefaultMaxNodes, IdleTimeBeforeScaleDown: trainyard.DefaultIdleTimeBeforeScaleDown}
-	if spec.MinInstances != nil {
-		c.Scale.MinNodes = *spec.MinInstances
-	}
-	if spec.MaxInstances != nil {
-		c.Scale.MaxNodes = *spec.MaxInstances
-	}
-	if spec.IdleTimeBeforeScaleDown != nil {
-		c.Scale.IdleTimeBeforeScaleDown = spec.IdleTimeBeforeScaleDown.Duration
-	}
-	return c, c.Scale.Validate()
-}
-
 func (s *Server) createCompute(w http.ResponseWriter, r *http.Request) error {
 	ws := r.PathValue("ws")
 	if err := s.Store.CheckWorkspace(r.Context(), ws); err != nil {
@@ -135,8 +73,14 @@ func (s *Server) createCompute(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.Store.AddEvent(r.Context(), ws, c.Name, "lifecycle", "create requested")
-	s.Kick()
+	if c.Type.Attached() {
+		// Names and places only: a credential never reaches an event or a log line.
+		s.Store.AddEvent(r.Context(), ws, c.Name, "lifecycle", "attached: "+attachSummary(c))
+		s.Log.Info("compute attached", "workspace", ws, "compute", c.Name, "type", c.Type)
+	} else {
+		s.Store.AddEvent(r.Context(), ws, c.Name, "lifecycle", "create requested")
+		s.Kick()
+	}
 	out, err := s.computeOut(r, c)
 	if err != nil {
 		return err
@@ -187,8 +131,38 @@ func (s *Server) listComputes(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// deleteCompute deletes a managed compute (action=Delete, the default) or detaches an
+// attached one (action=Detach; underlyingResourceAction is the reference system's name of the
+// parameter). The wrong verb is refused with the right command.
 func (s *Server) deleteCompute(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.Store.MarkComputeDeleting(r.Context(), r.PathValue("ws"), r.PathValue("name"))
+	ctx := r.Context()
+	ws, name := r.PathValue("ws"), r.PathValue("name")
+	q := r.URL.Query()
+	action := strings.ToLower(firstSet(q.Get("action"), q.Get("underlyingResourceAction"), "delete"))
+	if action != "delete" && action != "detach" {
+		return trainyard.Errorf(trainyard.Invalid, "action %q: use Delete (managed computes: amlcompute, computeinstance) or Detach (attached computes)", action)
+	}
+	cur, err := s.Store.Compute(ctx, ws, name)
+	if err != nil {
+		return err
+	}
+	switch {
+	case action == "delete" && cur.Type.Attached():
+		return trainyard.Errorf(trainyard.Invalid, "compute %q is an attached %s: it is detached, not deleted (trainyard never deletes the machine or service it names); detach it with: trainyard compute detach --name %s",
+			cur.Name, cur.Type, cur.Name)
+	case action == "detach" && !cur.Type.Attached():
+		return trainyard.Errorf(trainyard.Invalid, "compute %q is a managed %s: it is deleted, with its nodes, not detached; delete it with: trainyard compute delete --name %s",
+			cur.Name, cur.Type, cur.Name)
+	case action == "detach":
+		if err := s.Store.DetachCompute(ctx, ws, cur.Name); err != nil {
+			return err
+		}
+		s.Store.AddEvent(ctx, ws, cur.Name, "lifecycle", "detached")
+		s.Log.Info("compute detached", "workspace", ws, "compute", cur.Name, "type", cur.Type)
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	c, err := s.Store.MarkComputeDeleting(ctx, ws, name)
 	if err != nil {
 		return err
 	}
@@ -225,21 +199,23 @@ func (s *Server) computeOut(r *http.Request, c trainyard.ComputeTarget) (api.Com
 	if err != nil {
 		return api.Compute{}, err
 	}
-	priority := "Dedicated"
-	if c.Tier == trainyard.LowPriority {
-		priority = "LowPriority"
-	}
 	out := api.Compute{
-		Name: c.Name, Workspace: c.Workspace, Type: string(c.Type), Location: c.Location, Description: c.Description,
+		Name: c.Name, Workspace: c.Workspace, Type: string(c.Type), IsAttached: c.Type.Attached(), Location: c.Location, Description: c.Description,
 		Tags: c.Tags, ProvisioningState: string(c.State), ProvisioningErrors: c.Errors, CreatedOn: c.CreatedAt, ModifiedOn: c.ModifiedAt,
-		Properties: api.ComputeProperties{
-			VMSize: c.Size, VMPriority: priority, AllocationState: "Steady",
-			ScaleSettings: api.ScaleSettings{MinNodeCount: c.Scale.MinNodes, MaxNodeCount: c.Scale.MaxNodes,
-				NodeIdleTimeBeforeScaleDown: api.ISODuration(c.Scale.IdleTimeBeforeScaleDown)},
-		},
+	}
+	p := &out.Properties
+	kindOut(p, c)
+	if c.Type.Attached() {
+		return out, nil
+	}
+	if c.Type == trainyard.TypeComputeInstance {
+		domain := make([]trainyard.Node, len(nodes))
+		for i, n := range nodes {
+			domain[i] = n.Node
+		}
+		p.State = trainyard.InstanceState(c, domain)
 	}
 	now := s.Store.Now()
-	p := &out.Properties
 	for _, n := range nodes {
 		switch n.State {
 		case trainyard.NodeIdle:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -15,7 +16,12 @@ import (
 // immutable are the compute keys that cannot change in place (SPEC §1.2: only scale settings,
 // tags, description and identity are mutable).
 var immutable = []string{"name", "type", "size", "tier", "location", "ssh_settings", "ssh_public_access_enabled",
-	"network_settings", "enable_node_public_ip"}
+	"network_settings", "enable_node_public_ip", "idle_time_before_shutdown_minutes", "idle_time_before_shutdown",
+	"resource_id", "subscription_id", "resource_group", "vm_name", "cluster_name", "account_name", "workspace_name",
+	"address", "access_token", "namespace", "kubeconfig", "kubeconfig_file", "slurmrestd_url"}
+
+// scaleKeys change a cluster's scale settings; other types have none.
+var scaleKeys = []string{"min_instances", "max_instances", "idle_time_before_scale_down"}
 
 func (s *Server) updateCompute(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
@@ -28,9 +34,23 @@ func (s *Server) updateCompute(w http.ResponseWriter, r *http.Request) error {
 	if err := json.Unmarshal(body, &keys); err != nil {
 		return trainyard.Errorf(trainyard.Invalid, "invalid JSON body: %v", err)
 	}
-	for k := range keys {
+	cur, err := s.Store.Compute(ctx, ws, name)
+	if err != nil {
+		return err
+	}
+	mutable, again := "min_instances, max_instances, idle_time_before_scale_down, tags and description", "delete the compute and create it again"
+	if cur.Type != trainyard.TypeAmlCompute {
+		mutable = "tags and description"
+	}
+	if cur.Type.Attached() {
+		again = "detach the compute and attach it again"
+	}
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		if slices.Contains(immutable, k) {
-			return trainyard.Errorf(trainyard.Invalid, "%s cannot be changed on an existing compute; only min_instances, max_instances, idle_time_before_scale_down, tags and description can. To change %s, delete the compute and create it again", k, k)
+			return trainyard.Errorf(trainyard.Invalid, "%s cannot be changed on an existing compute; only %s can. To change %s, %s", k, mutable, k, again)
+		}
+		if slices.Contains(scaleKeys, k) && cur.Type != trainyard.TypeAmlCompute {
+			return trainyard.Errorf(trainyard.Invalid, "%s does not apply to %q, a %s: only amlcompute clusters have scale settings; only %s can change", k, cur.Name, cur.Type, mutable)
 		}
 	}
 	var u api.ComputeUpdate

@@ -1,9 +1,16 @@
 package apiserver
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +19,7 @@ import (
 	"github.com/trainyard/trainyard"
 	"github.com/trainyard/trainyard/api"
 	"github.com/trainyard/trainyard/internal/manifest"
+	"github.com/trainyard/trainyard/internal/store"
 )
 
 // corpus returns the folder of real inputs written by other people (shared/corpus beside the
@@ -44,39 +52,168 @@ func corpusFiles(t *testing.T, sub string) []string {
 	return files
 }
 
-// Every real compute file is accepted, or refused with a message that names the key at fault.
+// Every real compute file (clusters, instances, attached targets) goes through the API as the
+// CLI sends it, over a real store: it creates or attaches a target whose show echoes every key
+// the file set (a credential only as set, its value nowhere), or it is refused with a message
+// that starts with the key or the type at fault: never a generic parse error.
 func TestCorpusComputes(t *testing.T) {
-	s := &Server{DefaultLocation: "local", Sizes: func(loc string) ([]trainyard.VMSize, bool) {
-		return trainyard.BuiltinSizes, loc == "local"
-	}}
-	accepted := map[string]bool{"cluster-basic.yml": true, "cluster-minimal.yml": true, "cluster-low-priority.yml": true}
+	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "trainyard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	admin := store.NewToken("tya")
+	if err := db.ReplaceAdmin(t.Context(), admin); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Store: db, DataDir: t.TempDir(), DefaultLocation: "local", Log: slog.New(slog.DiscardHandler),
+		Sizes: func(loc string) ([]trainyard.VMSize, bool) { return trainyard.BuiltinSizes, loc == "local" }}
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(hs.Close)
+	c := api.NewClient(hs.URL, admin)
+
+	// The refusals we expect of today's files; any other file must be accepted or refused by
+	// the general rule below.
+	refused := map[string]string{
+		"cluster-location.yml":               `^location "westus" is not configured on this server`,
+		"cluster-ssh-password.yml":           `^ssh_settings\.admin_password: the password \(not shown\) has characters of 1 of the 4 classes`,
+		"cluster-system-identity.yml":        `^identity: this server does not support it yet`,
+		"cluster-user-identity.yml":          `^identity: this server does not support it yet`,
+		"instance-schedule.yml":              `^schedules: start/stop schedules are not supported yet`,
+		"attached-spark.yml":                 `^type "synapsespark" is not supported`,
+		"attached-spark-system-identity.yml": `^type "synapsespark" is not supported`,
+		"attached-spark-user-identity.yml":   `^type "synapsespark" is not supported`,
+	}
+	accepted := 0
 	for _, path := range corpusFiles(t, "azureml/compute") {
 		name := filepath.Base(path)
-		if !strings.HasPrefix(name, "cluster-") {
-			continue // instances and attached targets are other compute kinds
-		}
 		t.Run(name, func(t *testing.T) {
 			data, _ := os.ReadFile(path)
 			var spec api.ComputeSpec
 			if err := manifest.Decode(data, &spec); err != nil {
 				t.Fatalf("documented keys must decode: %v", err)
 			}
-			_, err := s.computeFromSpec("default", spec)
-			if accepted[name] {
-				if err != nil {
-					t.Errorf("computeFromSpec() = %v, want accepted", err)
+			var raw map[string]any
+			if err := yaml.Unmarshal(data, &raw); err != nil {
+				t.Fatal(err)
+			}
+			out, err := c.CreateCompute(t.Context(), "default", spec)
+			if err != nil {
+				msg := err.Error()
+				want, ok := refused[name]
+				if !ok {
+					want = `^(type "[^"]+"|[a-z_.]+)\b`
+				}
+				if !regexp.MustCompile(want).MatchString(msg) || strings.Contains(msg, "invalid JSON body") {
+					t.Errorf("refused with %q, want a message matching %s", msg, want)
+				}
+				for _, secret := range secretsOf(raw) {
+					if strings.Contains(msg, secret) {
+						t.Errorf("the message %q repeats a credential", msg)
+					}
 				}
 				return
 			}
-			msg := trainyard.ErrorMessage(err)
-			if err == nil || !regexp.MustCompile(`^(location|ssh_settings|identity|network_settings)\b`).MatchString(msg) {
-				t.Errorf("computeFromSpec() = %v, want a refusal naming the unsupported key", err)
+			if want, ok := refused[name]; ok {
+				t.Fatalf("accepted %s; want it refused with %s", out.Name, want)
 			}
-			if strings.Contains(msg, "example-password") {
-				t.Errorf("the message %q repeats the password", msg)
+			accepted++
+			resp, err := c.Stream(t.Context(), "GET", "/v1/workspaces/default/computes/"+spec.Name, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var shown api.Compute
+			if err := json.Unmarshal(body, &shown); err != nil {
+				t.Fatal(err)
+			}
+			for key, val := range flatten("", raw) {
+				check, ok := echoes[key]
+				if !ok {
+					t.Errorf("the file sets %s, and this test has no check that show echoes it: add one", key)
+					continue
+				}
+				if !check(shown, val) {
+					t.Errorf("show does not echo %s: %v\n%s", key, val, body)
+				}
+			}
+			for _, secret := range secretsOf(raw) {
+				escaped, _ := json.Marshal(secret) // "<" is \u003c in JSON
+				if strings.Contains(string(body), secret) || strings.Contains(string(body), string(escaped[1:len(escaped)-1])) {
+					t.Errorf("show holds the value of a credential: %s", body)
+				}
 			}
 		})
 	}
+	if accepted == 0 {
+		t.Errorf("no corpus file was accepted")
+	}
+}
+
+// secretKeys are the keys of credentials, in dotted form.
+var secretKeys = []string{"ssh_settings.admin_password", "access_token", "kubeconfig"}
+
+// secretsOf returns the credential values a compute file sets.
+func secretsOf(raw map[string]any) []string {
+	var out []string
+	for k, v := range flatten("", raw) {
+		if s, ok := v.(string); ok && slices.Contains(secretKeys, k) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// flatten turns nested maps into dotted keys; lists stay values.
+func flatten(prefix string, m map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		if sub, ok := v.(map[string]any); ok && k != "tags" {
+			maps.Copy(out, flatten(prefix+k+".", sub))
+			continue
+		}
+		out[prefix+k] = v
+	}
+	return out
+}
+
+// echoes says, for each key a compute file may set, whether show echoes its value.
+var echoes = map[string]func(c api.Compute, v any) bool{
+	"$schema": func(api.Compute, any) bool { return true }, // which schema the file follows: not a setting
+	"name":    func(c api.Compute, v any) bool { return c.Name == v },
+	"type": func(c api.Compute, v any) bool {
+		t, _ := trainyard.ParseComputeType(v.(string))
+		return c.Type == string(t)
+	},
+	"description": func(c api.Compute, v any) bool { return c.Description == v },
+	"tags":        func(c api.Compute, v any) bool { return fmt.Sprint(c.Tags) == fmt.Sprint(v) },
+	"location":    func(c api.Compute, v any) bool { return c.Location == v },
+	"size":        func(c api.Compute, v any) bool { return strings.EqualFold(c.Properties.VMSize, v.(string)) },
+	"tier": func(c api.Compute, v any) bool {
+		t, _ := trainyard.ParseTier(v.(string))
+		return (t == trainyard.LowPriority) == (c.Properties.VMPriority == "LowPriority")
+	},
+	"min_instances": func(c api.Compute, v any) bool {
+		return fmt.Sprint(c.Properties.ScaleSettings.MinNodeCount) == fmt.Sprint(v)
+	},
+	"max_instances": func(c api.Compute, v any) bool {
+		return fmt.Sprint(c.Properties.ScaleSettings.MaxNodeCount) == fmt.Sprint(v)
+	},
+	"idle_time_before_scale_down": func(c api.Compute, v any) bool {
+		return c.Properties.ScaleSettings.NodeIdleTimeBeforeScaleDown == fmt.Sprintf("PT%vS", v)
+	},
+	"idle_time_before_shutdown_minutes": func(c api.Compute, v any) bool {
+		return c.Properties.IdleTimeBeforeShutdown == fmt.Sprintf("PT%vM", v)
+	},
+	"resource_id":                 func(c api.Compute, v any) bool { return c.Properties.ResourceID == v },
+	"address":                     func(c api.Compute, v any) bool { return c.Properties.Address == v },
+	"namespace":                   func(c api.Compute, v any) bool { return c.Properties.Namespace == v },
+	"ssh_settings.admin_username": func(c api.Compute, v any) bool { return c.Properties.AdminUsername == v },
+	"ssh_settings.ssh_key_value":  func(c api.Compute, v any) bool { return c.Properties.SSHPublicKey == v },
+	"ssh_settings.ssh_port":       func(c api.Compute, v any) bool { return fmt.Sprint(c.Properties.SSHPort) == fmt.Sprint(v) },
+	"ssh_settings.admin_password": func(c api.Compute, v any) bool { return slices.Contains(c.Properties.Credentials, "admin_password") },
+	"access_token":                func(c api.Compute, v any) bool { return slices.Contains(c.Properties.Credentials, "access_token") },
 }
 
 // Every real job file decodes (no documented key is unknown, case C-03), and is accepted or

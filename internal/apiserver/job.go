@@ -28,13 +28,20 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if j.Snapshot != "" {
+	// ?validate=true checks everything but the code snapshot and creates nothing: the CLI
+	// asks first, so a job that would be refused uploads no code.
+	validate := r.URL.Query().Get("validate") == "true"
+	if j.Snapshot != "" && !validate {
 		if _, err := os.Stat(s.snapshotPath(j.Snapshot)); err != nil {
 			return trainyard.Errorf(trainyard.Invalid, "code: snapshot %s was never uploaded; upload the folder first (the CLI does it for you)", j.Snapshot)
 		}
 	}
 	if j.WaitReason, err = s.admit(r, j); err != nil {
 		return err
+	}
+	if validate {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
 	// The spec is kept as submitted, less the environment values: those are sealed in the job.
 	spec.EnvironmentVariables = nil
@@ -64,11 +71,24 @@ func (s *Server) admit(r *http.Request, j trainyard.Job) (string, error) {
 		return "", trainyard.Errorf(trainyard.NotFound, "compute %q not found in workspace %q; create it with: trainyard compute create --name %s --type amlcompute --max-instances 2, or use --compute local",
 			j.Compute, j.Workspace, j.Compute)
 	}
+	if c.Type.Attached() {
+		return "", trainyard.Errorf(trainyard.Invalid, "compute %q is an attached %s target: running jobs on type %s is not yet supported (its connector comes later); submit to an amlcompute or computeinstance target, or use --compute local",
+			c.Name, c.Type, c.Type)
+	}
 	switch c.State {
 	case trainyard.Failed:
 		return "", trainyard.Errorf(trainyard.Conflict, "compute %q is in Failed state and cannot run jobs (%v); delete it and create it again", c.Name, c.Errors)
 	case trainyard.Deleting:
 		return "", trainyard.Errorf(trainyard.Conflict, "compute %q is being deleted; create a new one or pick another compute", c.Name)
+	}
+	if c.Type == trainyard.TypeComputeInstance {
+		if j.InstanceCount > 1 {
+			return "", trainyard.Errorf(trainyard.Invalid, "compute %q is a compute instance: one node, so it runs single-node jobs only, and this job wants resources.instance_count %d; use an amlcompute cluster for distributed jobs",
+				c.Name, j.InstanceCount)
+		}
+		if c.Instance != nil && c.Instance.Power == trainyard.PowerStopped {
+			return fmt.Sprintf("%s: compute instance %s is stopped; start it with: trainyard compute start --name %s", trainyard.WaitInstanceStopped, c.Name, c.Name), nil
+		}
 	}
 	if c.Scale.MaxNodes < j.InstanceCount {
 		return "", trainyard.Errorf(trainyard.Invalid, "compute %q has max_instances %d, so a job that needs %d node(s) could never start; raise max_instances or pick another compute",

@@ -1,6 +1,10 @@
 package apiserver
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/trainyard/trainyard"
+)
 
 // Kinds of token a route accepts.
 const (
@@ -27,9 +31,12 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/vmsizes", authUser, s.listSizes},
 
 		{"GET", "/v1/workspaces/{ws}/computes", authUser, s.listComputes},
-		{"POST", "/v1/workspaces/{ws}/computes", authUser, s.createCompute},
+		{"POST", "/v1/workspaces/{ws}/computes", authUser, s.createCompute}, // create or attach, by type
 		{"GET", "/v1/workspaces/{ws}/computes/{name}", authUser, s.showCompute},
-		{"DELETE", "/v1/workspaces/{ws}/computes/{name}", authUser, s.deleteCompute},
+		{"DELETE", "/v1/workspaces/{ws}/computes/{name}", authUser, s.deleteCompute}, // ?action=Delete|Detach
+		{"POST", "/v1/workspaces/{ws}/computes/{name}/start", authUser, s.powerCompute(trainyard.ActionStart)},
+		{"POST", "/v1/workspaces/{ws}/computes/{name}/stop", authUser, s.powerCompute(trainyard.ActionStop)},
+		{"POST", "/v1/workspaces/{ws}/computes/{name}/restart", authUser, s.powerCompute(trainyard.ActionRestart)},
 		{"PATCH", "/v1/workspaces/{ws}/computes/{name}", authUser, s.updateCompute},
 		{"GET", "/v1/workspaces/{ws}/computes/{name}/nodes", authUser, s.listNodes},
 		{"GET", "/v1/workspaces/{ws}/computes/{name}/events", authUser, s.listEvents},

@@ -21,7 +21,7 @@ import (
 // State is what the autoscaler reads and writes; *store.DB implements it.
 type State interface {
 	// Computes lists the compute records of every workspace, in any provisioning state; the
-	// autoscaler acts on the amlcompute ones.
+	// autoscaler acts on the managed ones (amlcompute, computeinstance).
 	Computes(ctx context.Context) ([]trainyard.ComputeTarget, error)
 	Nodes(ctx context.Context, workspace, compute string) ([]trainyard.Node, error)
 	// Demand reports the nodes the target's queued jobs want.
@@ -91,7 +91,8 @@ const (
 // WaitNoCapacity begins the wait reason of queued jobs while the provider has no capacity.
 const WaitNoCapacity = "NoCapacity"
 
-// Autoscaler reconciles the node count of every amlcompute target. Create it with New and
+// Autoscaler reconciles the node count of every managed target (amlcompute and
+// computeinstance). Create it with New and
 // call Run once.
 type Autoscaler struct {
 	state     State
@@ -197,8 +198,8 @@ func (a *Autoscaler) reconcileAll(ctx context.Context) {
 	a.computeErr.recover(a.log, "list computes")
 	seen := make(map[string]bool, len(computes))
 	for _, t := range computes {
-		if t.Type != "" && t.Type != trainyard.TypeAmlCompute {
-			continue
+		if t.Type != "" && t.Type != trainyard.TypeAmlCompute && t.Type != trainyard.TypeComputeInstance {
+			continue // attached targets have no nodes of ours
 		}
 		key := t.Workspace + "/" + t.Name
 		seen[key] = true
@@ -263,8 +264,11 @@ func (a *Autoscaler) pass(ctx context.Context, log *slog.Logger, ts *target, t t
 			return fmt.Errorf("set state Succeeded: %w", err)
 		}
 		log.Info("provisioned")
-		a.event(ctx, log, t, EventProvisioned, fmt.Sprintf("size %s in location %s, %d to %d nodes",
-			t.Size, locationName(t), t.Scale.MinNodes, t.Scale.MaxNodes))
+		msg := fmt.Sprintf("size %s in location %s, %d to %d nodes", t.Size, locationName(t), t.Scale.MinNodes, t.Scale.MaxNodes)
+		if t.Type == trainyard.TypeComputeInstance {
+			msg = fmt.Sprintf("compute instance of size %s in location %s, one node", t.Size, locationName(t))
+		}
+		a.event(ctx, log, t, EventProvisioned, msg)
 		t.State = trainyard.Succeeded
 	case trainyard.Failed, trainyard.Canceled:
 		msg := "provisioning " + strings.ToLower(string(t.State))
@@ -288,13 +292,7 @@ func (a *Autoscaler) pass(ctx context.Context, log *slog.Logger, ts *target, t t
 	}
 	ts.observeLog.recover(log, "reconcile")
 
-	p := Policy{
-		Min:              t.Scale.MinNodes,
-		Max:              t.Scale.MaxNodes,
-		IdleTimeout:      t.Scale.IdleTimeBeforeScaleDown,
-		BootTimeout:      a.boot,
-		HeartbeatTimeout: a.heartbeat,
-	}
+	p := PolicyOf(t, a.boot, a.heartbeat)
 	plan := Decide(p, o, now)
 	if plan.Changes() && plan.Reason != ts.lastReason {
 		log.Info("scaling", "launch", plan.Launch, "release", len(plan.Release),
@@ -556,6 +554,9 @@ func (a *Autoscaler) waitReason(ts *target, t trainyard.ComputeTarget, p Policy,
 	starting += launched
 	progress := fmt.Sprintf("(%d ready of %d wanted)", ready, o.Demand)
 	switch {
+	case t.Type == trainyard.TypeComputeInstance && p.Max <= 0:
+		return fmt.Sprintf("%s: compute instance %s is stopped; start it with: trainyard compute start --name %s",
+			trainyard.WaitInstanceStopped, t.Name, t.Name)
 	case p.Max <= 0:
 		return trainyard.WaitNodesBusy + ": max_instances is 0, so no node can start; raise max_instances"
 	case starting > 0:

@@ -1,4 +1,5 @@
-// Package autoscale keeps the nodes of every amlcompute target between its min and max: it
+// Package autoscale keeps the nodes of every managed target between its min and max (an
+// amlcompute cluster; a compute instance is a cluster of one node while it runs): it
 // launches nodes for queued work, releases nodes idle past their idle time, recycles broken and
 // silent nodes, deletes instances nobody tracks, and says why on every queued job.
 //
@@ -29,6 +30,23 @@ type Policy struct {
 	// HeartbeatTimeout is the silence after which a registered node is lost; zero never loses
 	// a node for silence.
 	HeartbeatTimeout time.Duration
+}
+
+// PolicyOf is the policy of target t. A cluster follows its scale settings. A compute
+// instance keeps exactly one node while its owner has it running and none once stopped
+// (min = max), so its idle time never releases the node and a stop releases it as soon as it
+// is idle.
+func PolicyOf(t trainyard.ComputeTarget, boot, heartbeat time.Duration) Policy {
+	p := Policy{Min: t.Scale.MinNodes, Max: t.Scale.MaxNodes, IdleTimeout: t.Scale.IdleTimeBeforeScaleDown,
+		BootTimeout: boot, HeartbeatTimeout: heartbeat}
+	if t.Type == trainyard.TypeComputeInstance {
+		n := 1
+		if t.Instance == nil || t.Instance.Power == trainyard.PowerStopped {
+			n = 0
+		}
+		p.Min, p.Max, p.IdleTimeout = n, n, 0
+	}
+	return p
 }
 
 // Observed is everything Decide may look at, gathered fresh on each pass.

@@ -20,11 +20,14 @@ import (
 func newComputeCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "compute",
-		Short: "Create, inspect and delete compute targets",
+		Short: "Create, attach, inspect, start, stop, delete and detach compute targets",
 		Example: `  trainyard compute create --name cpu-cluster --type amlcompute --size STANDARD_D2_V2 --max-instances 2
+  trainyard compute attach --name myvm --type virtualmachine --address 10.0.0.5 --admin-username me --ssh-private-key-file ~/.ssh/id_ed25519
   trainyard compute show --name cpu-cluster`,
 	}
-	cmd.AddCommand(newComputeCreateCmd(g), newComputeListCmd(g), newComputeShowCmd(g), newComputeDeleteCmd(g),
+	cmd.AddCommand(newComputeCreateCmd(g), newComputeAttachCmd(g), newComputeListCmd(g), newComputeShowCmd(g),
+		newComputeDeleteCmd(g), newComputeDetachCmd(g),
+		newComputePowerCmd(g, trainyard.ActionStart), newComputePowerCmd(g, trainyard.ActionStop), newComputePowerCmd(g, trainyard.ActionRestart),
 		newComputeListNodesCmd(g), newComputeListSizesCmd(g),
 		newComputeUpdateCmd(g), newComputeEventsCmd(g), newComputeWaitCmd(g),
 		newUsageCmd(g, "list-usage", "Show core usage and quota limits by VM family", "  trainyard compute list-usage --location local"))
@@ -34,18 +37,22 @@ func newComputeCmd(g *globals) *cobra.Command {
 func newComputeCreateCmd(g *globals) *cobra.Command {
 	var file, idle string
 	var sets, tags []string
-	var min, max int
+	var min, max, idleShutdown int
 	var noWait bool
 	spec := api.ComputeSpec{}
 	cmd := &cobra.Command{
 		Use:   "create",
-		Short: "Create a compute target (an autoscaling cluster)",
-		Long: `Create a compute target from flags or from an Azure ML v2 compute YAML file (-f); flags
-override the file. A cluster starts at min-instances nodes and grows with queued jobs up to
-max-instances; nodes idle longer than idle-time-before-scale-down are released. The command
-waits until the target is ready unless --no-wait.`,
+		Short: "Create a managed compute target: an autoscaling cluster or a compute instance",
+		Long: `Create a managed compute target from flags or from an Azure ML v2 compute YAML file (-f);
+flags override the file. A cluster (amlcompute) starts at min-instances nodes and grows with
+queued jobs up to max-instances; nodes idle longer than idle-time-before-scale-down are
+released. A compute instance (computeinstance) is one node that runs until you stop it
+('trainyard compute stop'); jobs sent to it queue and run there one at a time. Attach a machine
+or service you run elsewhere with 'trainyard compute attach'. The command waits until the
+target is ready unless --no-wait.`,
 		Example: `  trainyard compute create --name cpu-cluster --type amlcompute --size STANDARD_D2_V2 \
       --min-instances 0 --max-instances 4 --idle-time-before-scale-down 120
+  trainyard compute create --name my-instance --type computeinstance --idle-time-before-shutdown-minutes 60
   trainyard compute create -f compute.yml --set max_instances=8`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -94,6 +101,20 @@ waits until the target is ready unless --no-wait.`,
 				}
 				spec.IdleTimeBeforeScaleDown = &api.Seconds{Duration: d}
 			}
+			if f.Changed("idle-time-before-shutdown-minutes") {
+				spec.IdleTimeBeforeShutdownMinutes = &idleShutdown
+			}
+			if f.Changed("admin-username") || f.Changed("admin-password") || f.Changed("ssh-key-value") {
+				if spec.SSHSettings == nil {
+					spec.SSHSettings = &api.SSHSettings{}
+				}
+				for k, dst := range map[string]*string{"admin-username": &spec.SSHSettings.AdminUsername,
+					"admin-password": &spec.SSHSettings.AdminPassword, "ssh-key-value": &spec.SSHSettings.SSHKeyValue} {
+					if f.Changed(k) {
+						*dst = flagString(f, k)
+					}
+				}
+			}
 			if len(tags) > 0 {
 				t, err := keyValues("--tags", tags)
 				if err != nil {
@@ -105,9 +126,18 @@ waits until the target is ready unless --no-wait.`,
 				return UsageError{errors.New("--name and --type are required (or name: and type: in the file given with -f)")}
 			}
 			// The same rule the server applies, checked before anything is sent (case C-07).
-			if t, err := trainyard.ParseComputeType(spec.Type); err != nil {
+			t, err := trainyard.ParseComputeType(spec.Type)
+			if err != nil {
 				return err
-			} else if err := trainyard.ValidateComputeName(t, spec.Name); err != nil {
+			}
+			if t.Attached() {
+				how := "trainyard compute attach --name " + spec.Name + " --type " + string(t) + " …"
+				if file != "" {
+					how = "trainyard compute attach -f " + file
+				}
+				return fmt.Errorf("type %q is an attached type: trainyard records where it is and never creates it; attach it with: %s (compute create makes amlcompute and computeinstance targets)", spec.Type, how)
+			}
+			if err := trainyard.ValidateComputeName(t, spec.Name); err != nil {
 				return errors.New(trainyard.ErrorMessage(err))
 			}
 			c, err := g.client()
@@ -130,7 +160,7 @@ waits until the target is ready unless --no-wait.`,
 	f.StringVarP(&file, "file", "f", "", "Azure ML v2 compute YAML")
 	f.StringArrayVar(&sets, "set", nil, "override a key of the file: --set max_instances=4")
 	f.StringP("name", "n", "", "name: "+trainyard.ComputeNameRule)
-	f.StringP("type", "t", "", "amlcompute (alias: cluster)")
+	f.StringP("type", "t", "", "amlcompute (alias: cluster) or computeinstance (alias: instance)")
 	f.String("size", "", "VM size, see 'trainyard compute list-sizes' (default "+trainyard.DefaultSize+")")
 	f.IntVar(&min, "min-instances", 0, "nodes kept even when idle")
 	f.IntVar(&max, "max-instances", trainyard.DefaultMaxNodes, "most nodes the cluster grows to")
@@ -140,6 +170,10 @@ waits until the target is ready unless --no-wait.`,
 	f.String("location", "", "a location of the server's config (default: local)")
 	f.String("description", "", "free text")
 	f.StringArrayVar(&tags, "tags", nil, "key=value tags")
+	f.IntVar(&idleShutdown, "idle-time-before-shutdown-minutes", 0, "computeinstance: stop after this many idle minutes (15 to 4320; stored, acted on later)")
+	f.String("admin-username", "", "amlcompute: admin user on the nodes")
+	f.String("admin-password", "", "amlcompute: its password (3 of: lowercase, uppercase, digit, special); stored sealed")
+	f.String("ssh-key-value", "", "the admin's SSH public key (a line of a .pub file)")
 	f.BoolVar(&noWait, "no-wait", false, "return at once instead of waiting for Succeeded")
 	return cmd
 }
@@ -172,6 +206,16 @@ func waitCompute(ctx context.Context, c *api.Client, g *globals, name string) (a
 
 func summary(c api.Compute) string {
 	p := c.Properties
+	switch {
+	case c.IsAttached:
+		s := fmt.Sprintf("%s, %s at %s", c.ProvisioningState, c.Type, where(c))
+		if p.AdminUsername != "" {
+			s += ", user " + p.AdminUsername
+		}
+		return s + "; credentials: " + credentials(c)
+	case c.Type == string(trainyard.TypeComputeInstance):
+		return fmt.Sprintf("%s, instance %s, size %s", c.ProvisioningState, p.State, p.VMSize)
+	}
 	return fmt.Sprintf("%s, %d of %d nodes ready (min %d, max %d), %s", c.ProvisioningState,
 		p.NodeStateCounts.Idle+p.NodeStateCounts.Running, p.TargetNodeCount, p.ScaleSettings.MinNodeCount, p.ScaleSettings.MaxNodeCount, p.AllocationState)
 }
@@ -193,8 +237,19 @@ func newComputeListCmd(g *globals) *cobra.Command {
 				fmt.Fprintln(tw, "NAME\tTYPE\tSIZE\tSTATE\tNODES\tMIN\tMAX\tIDLE")
 				for _, c := range list {
 					p := c.Properties
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", c.Name, c.Type, p.VMSize, c.ProvisioningState,
-						p.CurrentNodeCount, p.ScaleSettings.MinNodeCount, p.ScaleSettings.MaxNodeCount, p.ScaleSettings.NodeIdleTimeBeforeScaleDown)
+					switch {
+					case c.IsAttached:
+						fmt.Fprintf(tw, "%s\t%s\t-\t%s\t-\t-\t-\t-\n", c.Name, c.Type, c.ProvisioningState)
+					case c.Type == string(trainyard.TypeComputeInstance):
+						st := c.ProvisioningState
+						if st == string(trainyard.Succeeded) {
+							st = p.State
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t-\t-\t%s\n", c.Name, c.Type, p.VMSize, st, p.CurrentNodeCount, firstOf(p.IdleTimeBeforeShutdown, "-"))
+					default:
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", c.Name, c.Type, p.VMSize, c.ProvisioningState,
+							p.CurrentNodeCount, p.ScaleSettings.MinNodeCount, p.ScaleSettings.MaxNodeCount, p.ScaleSettings.NodeIdleTimeBeforeScaleDown)
+					}
 				}
 				tw.Flush()
 			})
@@ -229,13 +284,51 @@ func printCompute(w io.Writer, c api.Compute) {
 	p := c.Properties
 	n := p.NodeStateCounts
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "name:\t%s\ntype:\t%s\nlocation:\t%s\nsize:\t%s (%s)\nprovisioning state:\t%s\n", c.Name, c.Type, c.Location, p.VMSize, p.VMPriority, c.ProvisioningState)
+	fmt.Fprintf(tw, "name:\t%s\ntype:\t%s\n", c.Name, c.Type)
+	if c.IsAttached {
+		fmt.Fprintf(tw, "attached:\tyes (detach with: trainyard compute detach --name %s)\n", c.Name)
+	} else {
+		fmt.Fprintf(tw, "location:\t%s\n", c.Location)
+	}
+	switch c.Type {
+	case string(trainyard.TypeAmlCompute):
+		fmt.Fprintf(tw, "size:\t%s (%s)\n", p.VMSize, p.VMPriority)
+	case string(trainyard.TypeComputeInstance):
+		fmt.Fprintf(tw, "size:\t%s\n", p.VMSize)
+	}
+	fmt.Fprintf(tw, "provisioning state:\t%s\n", c.ProvisioningState)
 	for _, e := range c.ProvisioningErrors {
 		fmt.Fprintf(tw, "error:\t%s\n", e)
 	}
-	fmt.Fprintf(tw, "allocation:\t%s, %d current, %d target\n", p.AllocationState, p.CurrentNodeCount, p.TargetNodeCount)
-	fmt.Fprintf(tw, "nodes:\t%d idle, %d running, %d preparing, %d leaving, %d unusable\n", n.Idle, n.Running, n.Preparing, n.Leaving, n.Unusable)
-	fmt.Fprintf(tw, "scale settings:\tmin %d, max %d, idle time before scale down %s\n", p.ScaleSettings.MinNodeCount, p.ScaleSettings.MaxNodeCount, p.ScaleSettings.NodeIdleTimeBeforeScaleDown)
+	if c.Description != "" {
+		fmt.Fprintf(tw, "description:\t%s\n", c.Description)
+	}
+	if len(c.Tags) > 0 {
+		fmt.Fprintf(tw, "tags:\t%s\n", joinTags(c.Tags))
+	}
+	switch {
+	case c.IsAttached:
+		printAttached(tw, c)
+	case c.Type == string(trainyard.TypeComputeInstance):
+		fmt.Fprintf(tw, "state:\t%s\n", p.State)
+		fmt.Fprintf(tw, "idle time before shutdown:\t%s\n", firstOf(p.IdleTimeBeforeShutdown, "none (never shut down when idle)"))
+		fmt.Fprintf(tw, "nodes:\t%d idle, %d running, %d preparing, %d leaving, %d unusable\n", n.Idle, n.Running, n.Preparing, n.Leaving, n.Unusable)
+	default:
+		fmt.Fprintf(tw, "allocation:\t%s, %d current, %d target\n", p.AllocationState, p.CurrentNodeCount, p.TargetNodeCount)
+		fmt.Fprintf(tw, "nodes:\t%d idle, %d running, %d preparing, %d leaving, %d unusable\n", n.Idle, n.Running, n.Preparing, n.Leaving, n.Unusable)
+		fmt.Fprintf(tw, "scale settings:\tmin %d, max %d, idle time before scale down %s\n", p.ScaleSettings.MinNodeCount, p.ScaleSettings.MaxNodeCount, p.ScaleSettings.NodeIdleTimeBeforeScaleDown)
+	}
+	if !c.IsAttached {
+		if p.AdminUsername != "" {
+			fmt.Fprintf(tw, "admin user:\t%s\n", p.AdminUsername)
+		}
+		if p.SSHPublicKey != "" {
+			fmt.Fprintf(tw, "admin public key:\t%s\n", p.SSHPublicKey)
+		}
+		if len(p.Credentials) > 0 {
+			fmt.Fprintf(tw, "credentials:\t%s\n", credentials(c))
+		}
+	}
 	tw.Flush()
 	if len(p.Nodes) > 0 {
 		fmt.Fprintln(w)

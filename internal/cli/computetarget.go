@@ -30,13 +30,22 @@ func newComputeTargetCmd(g *globals) *cobra.Command {
 	show.Example = "  trainyard computetarget show --name cpucluster"
 	del := newComputeDeleteCmd(g)
 	del.Example = "  trainyard computetarget delete --name cpucluster"
-	attach := &cobra.Command{Use: "attach", Short: "Attach a machine or service (not supported yet)",
-		Example:            "  trainyard computetarget attach remote --name myvm --address 127.0.0.1 --ssh-port 22 --username me",
-		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("attaching compute is not supported yet; create a managed cluster with: trainyard computetarget create amlcompute --name NAME --max-nodes N")
-		}}
-	cmd.AddCommand(create, list, show, del, attach)
+	attach := &cobra.Command{Use: "attach", Short: "Attach a machine or service (v1 dialect of 'compute attach')",
+		Example: "  trainyard computetarget attach remote --name myvm --address 10.0.0.5 --ssh-port 22 --username me --private-key-file ~/.ssh/id_ed25519"}
+	for _, k := range []struct{ use, typ, short string }{
+		{"remote", "virtualmachine", "Attach a machine reached over SSH"},
+		{"hdinsight", "hdinsight", "Attach a Spark cluster reached over SSH"},
+		{"batch", "batch", "Attach a batch account"},
+		{"databricks", "databricks", "Attach a Databricks workspace"},
+		{"adla", "datalakeanalytics", "Attach a Data Lake Analytics account"},
+		{"kubernetes", "kubernetes", "Attach a namespace of a Kubernetes cluster"},
+		{"slurm", "slurm", "Attach a Slurm cluster"},
+	} {
+		attach.AddCommand(newComputeTargetAttachCmd(g, k.use, k.typ, k.short))
+	}
+	detach := newComputeDetachCmd(g)
+	detach.Example = "  trainyard computetarget detach --name myvm"
+	cmd.AddCommand(create, list, show, del, attach, detach)
 	return cmd
 }
 
@@ -84,5 +93,32 @@ func newComputeTargetCreateAmlCmd(g *globals) *cobra.Command {
 	f.StringVar(&spec.Location, "location", "", "a location of the server's config")
 	f.StringVar(&spec.Description, "description", "", "free text")
 	f.BoolVar(&noWait, "no-wait", false, "return at once instead of waiting for Succeeded")
+	return cmd
+}
+
+// newComputeTargetAttachCmd is `computetarget attach KIND` of the v1 dialect: the same request
+// as `compute attach --type TYPE`, with v1's flag names (--username, --password,
+// --private-key-file, --private-key-passphrase).
+func newComputeTargetAttachCmd(g *globals, use, typ, short string) *cobra.Command {
+	var fl attachFlags
+	examples := map[string]string{
+		"remote":     "--address 10.0.0.5 --username me --private-key-file ~/.ssh/id_ed25519",
+		"hdinsight":  "--address mycluster-ssh.example.net --username sshuser --password '…'",
+		"batch":      "--resource-id /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Batch/batchAccounts/mybatch",
+		"databricks": "--resource-id /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Databricks/workspaces/ws --access-token dapi…",
+		"adla":       "--resource-id /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.DataLakeAnalytics/accounts/myadla",
+		"kubernetes": "--kubeconfig ~/.kube/config --namespace ml",
+		"slurm":      "--address login.hpc.example.org --username me --private-key-file ~/.ssh/id_ed25519",
+	}
+	cmd := &cobra.Command{
+		Use:     use,
+		Short:   short + " (v1 dialect; type " + typ + ")",
+		Example: "  trainyard computetarget attach " + use + " --name my-" + use + " " + examples[use],
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, args []string) error { return runAttach(cmd, g, fl, typ) },
+	}
+	f := cmd.Flags()
+	f.StringVarP(&fl.name, "name", "n", "", "name: "+trainyard.ComputeNameRule)
+	addAttachFlags(f, &fl, true)
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,6 +164,12 @@ func (g *globals) submit(ctx context.Context, spec api.JobSpec, stream bool) err
 		return err
 	}
 	if spec.Code != "" {
+		// Ask the server first, so that a job it would refuse uploads no code.
+		probe := spec
+		probe.Code = strings.Repeat("0", 64)
+		if err := c.Do(ctx, "POST", "/v1/workspaces/"+url.PathEscape(g.ws())+"/jobs?validate=true", probe, nil); err != nil {
+			return err
+		}
 		id, err := uploadCode(ctx, c, g, spec.Code)
 		if err != nil {
 			return err

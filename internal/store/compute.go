@@ -11,21 +11,33 @@ import (
 )
 
 const computeCols = `workspace, name, type, location, size, tier, min_nodes, max_nodes, idle_seconds,
-	description, tags, state, errors, created_at, modified_at`
+	description, tags, state, errors, created_at, modified_at, properties, secrets`
 
-// CreateCompute records c in state Creating. It never overwrites: an existing name is a Conflict.
+// CreateCompute records c, in state Creating unless c.State says otherwise (an attached
+// target is recorded Succeeded). Its credentials are sealed. It never overwrites: an existing
+// name is a Conflict.
 func (s *DB) CreateCompute(ctx context.Context, c trainyard.ComputeTarget) (trainyard.ComputeTarget, error) {
 	now := s.Now()
-	c.State, c.CreatedAt, c.ModifiedAt = trainyard.Creating, now.UTC().Truncate(time.Millisecond), now.UTC().Truncate(time.Millisecond)
+	if c.State == "" {
+		c.State = trainyard.Creating
+	}
+	c.CreatedAt, c.ModifiedAt = now.UTC().Truncate(time.Millisecond), now.UTC().Truncate(time.Millisecond)
 	tags, _ := json.Marshal(nonNil(c.Tags))
+	props, sealed := s.encodeProps(c)
 	err := s.update(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO computes (`+computeCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		_, err := tx.Exec(`INSERT INTO computes (`+computeCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 			c.Workspace, c.Name, c.Type, c.Location, c.Size, c.Tier, c.Scale.MinNodes, c.Scale.MaxNodes,
-			int64(c.Scale.IdleTimeBeforeScaleDown/time.Second), c.Description, string(tags), c.State, "[]", ms(now), ms(now))
+			int64(c.Scale.IdleTimeBeforeScaleDown/time.Second), c.Description, string(tags), c.State, "[]", ms(now), ms(now),
+			props, sealed)
 		return err
 	})
 	if isUnique(err) {
-		return c, trainyard.Errorf(trainyard.Conflict, "compute %q already exists in workspace %q; pick another name, or delete it first with: trainyard compute delete --name %s", c.Name, c.Workspace, c.Name)
+		verb := "delete"
+		if c.Type.Attached() {
+			verb = "detach"
+		}
+		return c, trainyard.Errorf(trainyard.Conflict, "compute %q already exists in workspace %q; pick another name, or %s the existing one first with: trainyard compute %s --name %s",
+			c.Name, c.Workspace, verb, verb, c.Name)
 	}
 	return c, err
 }
@@ -33,7 +45,7 @@ func (s *DB) CreateCompute(ctx context.Context, c trainyard.ComputeTarget) (trai
 // Compute returns one compute record, or NotFound.
 func (s *DB) Compute(ctx context.Context, workspace, name string) (trainyard.ComputeTarget, error) {
 	row := s.db.QueryRowContext(ctx, `SELECT `+computeCols+` FROM computes WHERE workspace = ? AND name = ?`, workspace, name)
-	c, err := scanCompute(row)
+	c, err := s.scanCompute(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, trainyard.Errorf(trainyard.NotFound, "compute %q not found in workspace %q; list them with: trainyard compute list", name, workspace)
 	}
@@ -58,7 +70,7 @@ func (s *DB) queryComputes(ctx context.Context, q string, args ...any) ([]trainy
 	defer rows.Close()
 	var out []trainyard.ComputeTarget
 	for rows.Next() {
-		c, err := scanCompute(rows)
+		c, err := s.scanCompute(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -69,12 +81,12 @@ func (s *DB) queryComputes(ctx context.Context, q string, args ...any) ([]trainy
 
 type scanner interface{ Scan(...any) error }
 
-func scanCompute(r scanner) (trainyard.ComputeTarget, error) {
+func (s *DB) scanCompute(r scanner) (trainyard.ComputeTarget, error) {
 	var c trainyard.ComputeTarget
 	var idle, created, modified int64
-	var tags, errs string
+	var tags, errs, props, sealed string
 	err := r.Scan(&c.Workspace, &c.Name, &c.Type, &c.Location, &c.Size, &c.Tier, &c.Scale.MinNodes, &c.Scale.MaxNodes,
-		&idle, &c.Description, &tags, &c.State, &errs, &created, &modified)
+		&idle, &c.Description, &tags, &c.State, &errs, &created, &modified, &props, &sealed)
 	if err != nil {
 		return c, err
 	}
@@ -82,7 +94,7 @@ func scanCompute(r scanner) (trainyard.ComputeTarget, error) {
 	c.CreatedAt, c.ModifiedAt = fromMS(created), fromMS(modified)
 	json.Unmarshal([]byte(tags), &c.Tags)
 	json.Unmarshal([]byte(errs), &c.Errors)
-	return c, nil
+	return c, s.decodeProps(&c, props, sealed)
 }
 
 // SetComputeState moves a compute to state st; a non-empty errMsg is appended to its errors.
@@ -112,20 +124,47 @@ func (s *DB) MarkComputeDeleting(ctx context.Context, workspace, name string) (t
 		return c, err
 	}
 	err = s.update(ctx, func(tx *sql.Tx) error {
-		var active int
-		err := tx.QueryRow(`SELECT count(*) FROM jobs WHERE workspace = ? AND compute = ? AND status NOT IN (?, ?, ?)`,
-			workspace, name, trainyard.JobCompleted, trainyard.JobFailed, trainyard.JobCanceled).Scan(&active)
-		if err != nil {
+		if err := noActiveJobs(tx, workspace, name, "delete"); err != nil {
 			return err
-		}
-		if active > 0 {
-			return trainyard.Errorf(trainyard.Conflict, "compute %q has %d unfinished job(s); cancel them first (trainyard job list --compute %s), then delete", name, active, name)
 		}
 		_, err = tx.Exec(`UPDATE computes SET state = ?, modified_at = ? WHERE workspace = ? AND name = ?`, trainyard.Deleting, s.now(), workspace, name)
 		return err
 	})
 	c.State = trainyard.Deleting
 	return c, err
+}
+
+// noActiveJobs refuses, naming verb, while jobs of a compute are not finished.
+func noActiveJobs(tx *sql.Tx, workspace, name, verb string) error {
+	var active int
+	err := tx.QueryRow(`SELECT count(*) FROM jobs WHERE workspace = ? AND compute = ? AND status NOT IN (?, ?, ?)`,
+		workspace, name, trainyard.JobCompleted, trainyard.JobFailed, trainyard.JobCanceled).Scan(&active)
+	if err != nil {
+		return err
+	}
+	if active > 0 {
+		return trainyard.Errorf(trainyard.Conflict, "compute %q has %d unfinished job(s); cancel them first (trainyard job list --compute %s), then %s", name, active, name, verb)
+	}
+	return nil
+}
+
+// DetachCompute drops the record of an attached compute, credentials included, in one
+// transaction: nothing of it runs on this server, so it is fully gone, and its name free, when
+// this returns. It refuses while jobs of the compute are unfinished.
+func (s *DB) DetachCompute(ctx context.Context, workspace, name string) error {
+	return s.update(ctx, func(tx *sql.Tx) error {
+		if err := noActiveJobs(tx, workspace, name, "detach"); err != nil {
+			return err
+		}
+		res, err := tx.Exec(`DELETE FROM computes WHERE workspace = ? AND name = ?`, workspace, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return trainyard.Errorf(trainyard.NotFound, "compute %q not found in workspace %q; list them with: trainyard compute list", name, workspace)
+		}
+		return nil
+	})
 }
 
 // DeleteCompute drops the record of a compute whose nodes are gone; its name is free again.
@@ -193,7 +232,7 @@ func (s *DB) UpdateCompute(ctx context.Context, workspace, name string, fn func(
 	var c trainyard.ComputeTarget
 	err := s.update(ctx, func(tx *sql.Tx) error {
 		var err error
-		c, err = scanCompute(tx.QueryRow(`SELECT `+computeCols+` FROM computes WHERE workspace = ? AND name = ?`, workspace, name))
+		c, err = s.scanCompute(tx.QueryRow(`SELECT `+computeCols+` FROM computes WHERE workspace = ? AND name = ?`, workspace, name))
 		if errors.Is(err, sql.ErrNoRows) {
 			return trainyard.Errorf(trainyard.NotFound, "compute %q not found in workspace %q; list them with: trainyard compute list", name, workspace)
 		}
@@ -204,10 +243,11 @@ func (s *DB) UpdateCompute(ctx context.Context, workspace, name string, fn func(
 			return err
 		}
 		tags, _ := json.Marshal(nonNil(c.Tags))
+		props, _ := s.encodeProps(c) // credentials never change in place
 		c.ModifiedAt = s.Now().UTC().Truncate(time.Millisecond)
-		_, err = tx.Exec(`UPDATE computes SET min_nodes = ?, max_nodes = ?, idle_seconds = ?, tags = ?, description = ?, modified_at = ?
+		_, err = tx.Exec(`UPDATE computes SET min_nodes = ?, max_nodes = ?, idle_seconds = ?, tags = ?, description = ?, properties = ?, modified_at = ?
 			WHERE workspace = ? AND name = ?`, c.Scale.MinNodes, c.Scale.MaxNodes, int64(c.Scale.IdleTimeBeforeScaleDown/time.Second),
-			string(tags), c.Description, ms(c.ModifiedAt), workspace, name)
+			string(tags), c.Description, props, ms(c.ModifiedAt), workspace, name)
 		return err
 	})
 	return c, err

@@ -164,6 +164,9 @@ func (s *DB) Place(ctx context.Context, nodeID string, running []int64) (a Assig
 			}
 			jobID = n.JobID
 		case n.State == trainyard.NodeIdle:
+			if stopped, err := instanceStopped(tx, n.Workspace, n.Compute); err != nil || stopped {
+				return err // a stopped instance's node gets no new work while it is released
+			}
 			q := `SELECT id FROM jobs WHERE status = ? AND workspace = ? AND compute = ? ORDER BY id LIMIT 1`
 			args := []any{trainyard.JobQueued, n.Workspace, n.Compute}
 			if nodeID == LocalNodeID {
@@ -200,6 +203,23 @@ func (s *DB) Place(ctx context.Context, nodeID string, running []int64) (a Assig
 		return err
 	})
 	return a, ok, err
+}
+
+// instanceStopped reports whether a compute is a compute instance its owner stopped.
+func instanceStopped(tx *sql.Tx, workspace, compute string) (bool, error) {
+	var typ, props string
+	err := tx.QueryRow(`SELECT type, properties FROM computes WHERE workspace = ? AND name = ?`, workspace, compute).Scan(&typ, &props)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && typ != string(trainyard.TypeComputeInstance) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var p computeProps
+	if err := json.Unmarshal([]byte(props), &p); err != nil {
+		return false, fmt.Errorf("compute %s/%s: properties: %w", workspace, compute, err)
+	}
+	return p.Instance != nil && p.Instance.Power == trainyard.PowerStopped, nil
 }
 
 func contains(ids []int64, id int64) bool {
