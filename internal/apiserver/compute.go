@@ -65,9 +65,16 @@ func (s *Server) createCompute(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// The nodes a cluster always keeps must be able to fit its workspace's quota (C-04).
-	if e, err := s.quotaCheck(r, "ClusterMinNodesExceedCoreQuota", c, c.Scale.MinNodes, true); err != nil || e != nil {
-		return firstErr(err, e)
+	// The nodes a target always keeps must be able to fit its workspace's quota (C-04): a
+	// cluster's min nodes, an instance's one node. Attached targets use none of it.
+	keep := c.Scale.MinNodes
+	if c.Type == trainyard.TypeComputeInstance {
+		keep = 1
+	}
+	if !c.Type.Attached() {
+		if e, err := s.quotaCheck(r, "ClusterMinNodesExceedCoreQuota", c, keep, true); err != nil || e != nil {
+			return firstErr(err, e)
+		}
 	}
 	c, err = s.Store.CreateCompute(r.Context(), c)
 	if err != nil {

@@ -96,3 +96,10 @@ func TestQuotaRefusals(t *testing.T) {
 	_, err = e.c.CreateCompute(ctx, "default", api.ComputeSpec{Name: "lowpri", Type: "amlcompute", Size: "STANDARD_DS3_V2", Tier: "low_priority", MinInstances: intp(3), MaxInstances: intp(3)})
 	wantError(t, err, http.StatusConflict, trainyard.Conflict, "the low-priority pool", "needs 12 more cores", "--low-priority --limit 12")
 }
+
+// A compute instance keeps one node while it runs: that node must be able to fit the quota.
+func TestQuotaComputeInstance(t *testing.T) {
+	e := newQuotaEnv(t)
+	_, err := e.c.CreateCompute(t.Context(), "default", api.ComputeSpec{Name: "gpu-box", Type: "computeinstance", Size: "Standard_NC6"})
+	wantError(t, err, http.StatusConflict, trainyard.Conflict, "ClusterMinNodesExceedCoreQuota", "standardNCFamily", "needs 6 more cores")
+}
