@@ -2,6 +2,10 @@
 GO ?= go
 BIN := bin/trainyard
 
+# Real inputs nobody on this project wrote (shared/corpus, beside the repository in CI).
+TRAINYARD_CORPUS ?= $(firstword $(wildcard $(CURDIR)/../shared/corpus /work/shared/corpus))
+export TRAINYARD_CORPUS
+
 .PHONY: build demo test test-go test-e2e test-python vet clean
 
 build:
