@@ -99,4 +99,6 @@ const (
 	ErrJobTimeout = "JobTimeout" // limits.timeout was reached
 	ErrNodeLost   = "NodeLost"   // the node stopped answering
 	ErrSystem     = "SystemError"
+	// ErrComputeFailed: the run-based cluster created for the job failed to provision.
+	ErrComputeFailed = "ComputeFailed"
 )

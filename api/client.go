@@ -291,3 +291,11 @@ func (c *Client) SetQuota(ctx context.Context, workspace, location string, q Quo
 	err := c.Do(ctx, "PUT", ws(workspace)+"/locations/"+url.PathEscape(location)+"/quotas", q, &out)
 	return out.Value, err
 }
+
+// Operation returns a long-running operation by ID (the operation field of a compute, or the
+// Azure-AsyncOperation header of the answer that began it).
+func (c *Client) Operation(ctx context.Context, id string) (Operation, error) {
+	var out Operation
+	err := c.Do(ctx, "GET", "/v1/operations/"+url.PathEscape(id), nil, &out)
+	return out, err
+}

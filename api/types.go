@@ -124,7 +124,37 @@ type Compute struct {
 	CreatedOn          time.Time         `json:"createdOn"`
 	ModifiedOn         time.Time         `json:"modifiedOn"`
 	Properties         ComputeProperties `json:"properties"`
+	// RunBasedFor names the job a run-based cluster was created for; it is deleted when that
+	// job ends. Empty for a persistent compute.
+	RunBasedFor string `json:"runBasedFor,omitempty"`
+	// Operation is the compute's latest long-running operation; in the answer to a create,
+	// update, delete, attach, start, stop or restart, the one that request began. The same
+	// URL is in the answer's Azure-AsyncOperation and Location headers.
+	Operation *Operation `json:"operation,omitempty"`
 }
+
+// Operation is a long-running operation on a compute (GET /v1/operations/{id}): Kind is
+// Create, Update, Delete, Attach, Detach, Start, Stop or Restart; Status is InProgress,
+// Succeeded, Failed or Canceled, and Error says why when it Failed or was Canceled.
+type Operation struct {
+	ID        string          `json:"id"`
+	Workspace string          `json:"workspace"`
+	Compute   string          `json:"compute"`
+	Kind      string          `json:"kind"`
+	Status    string          `json:"status"`
+	Error     *OperationError `json:"error,omitempty"`
+	CreatedAt time.Time       `json:"createdAt"`
+	EndedAt   *time.Time      `json:"endedAt,omitempty"`
+}
+
+// OperationError says why an operation Failed or was Canceled.
+type OperationError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Ended reports whether an operation's status is final.
+func (o Operation) Ended() bool { return o.Status != "InProgress" && o.Status != "" }
 
 // ComputeProperties are a compute's settings and live status (SPEC §1.2–§1.8, §3.2, §3.3).
 // Which fields are set depends on the type.
@@ -224,7 +254,7 @@ type JobSpec struct {
 	Code                 string            `json:"code,omitempty"`
 	Environment          any               `json:"environment,omitempty"`
 	EnvironmentVariables map[string]string `json:"environment_variables,omitempty"`
-	Compute              string            `json:"compute,omitempty"`
+	Compute              JobCompute        `json:"compute,omitzero"`
 	Inputs               map[string]any    `json:"inputs,omitempty"`
 	Outputs              map[string]any    `json:"outputs,omitempty"`
 	Resources            *Resources        `json:"resources,omitempty"`
@@ -259,7 +289,10 @@ type Job struct {
 	Description    string            `json:"description,omitempty"`
 	Tags           map[string]string `json:"tags,omitempty"`
 	Compute        string            `json:"compute"`
-	Command        string            `json:"command"`
+	// RunBased says Compute is a cluster created for this job alone, from the job's inline
+	// compute spec; it is deleted when the job ends.
+	RunBased bool   `json:"runBased,omitempty"`
+	Command  string `json:"command"`
 	// EnvironmentVariables lists the names only: values may be secrets and never leave the server.
 	EnvironmentVariables []string           `json:"environmentVariables,omitempty"`
 	Code                 string             `json:"code,omitempty"`

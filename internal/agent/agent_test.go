@@ -72,7 +72,7 @@ func newEnv(t *testing.T) *env {
 	if err := db.ReplaceAdmin(ctx, tok); err != nil {
 		t.Fatalf("ReplaceAdmin: %v", err)
 	}
-	_, err = db.CreateCompute(ctx, trainyard.ComputeTarget{Workspace: workspace, Name: compute, Type: trainyard.TypeAmlCompute,
+	_, _, err = db.CreateCompute(ctx, trainyard.ComputeTarget{Workspace: workspace, Name: compute, Type: trainyard.TypeAmlCompute,
 		Location: "local", Size: trainyard.DefaultSize, Scale: trainyard.ScaleSettings{MaxNodes: 2}})
 	if err != nil {
 		t.Fatalf("CreateCompute: %v", err)
@@ -224,8 +224,8 @@ func killTasks(workDir string) {
 // submit creates a job on the test compute.
 func (e *env) submit(spec api.JobSpec) api.Job {
 	e.t.Helper()
-	if spec.Compute == "" {
-		spec.Compute = compute
+	if spec.Compute == (api.JobCompute{}) {
+		spec.Compute = api.Named(compute)
 	}
 	j, err := e.admin.CreateJob(e.t.Context(), workspace, spec)
 	if err != nil {

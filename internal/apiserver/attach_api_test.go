@@ -319,7 +319,7 @@ func TestJobsToAttachedTargetsRefused(t *testing.T) {
 	if _, err := e.c.AttachCompute(t.Context(), "default", api.ComputeSpec{Name: "k8s", Type: "kubernetes", Kubeconfig: kubeconfig}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.c.CreateJob(t.Context(), "default", api.JobSpec{Command: "python train.py", Compute: "azureml:k8s"})
+	_, err := e.c.CreateJob(t.Context(), "default", api.JobSpec{Command: "python train.py", Compute: api.Named("azureml:k8s")})
 	wantError(t, err, http.StatusBadRequest, trainyard.Invalid, `"k8s" is an attached kubernetes target`, "type kubernetes is not yet supported")
 	if jobs, _ := e.c.Jobs(t.Context(), "default", "", "", 0); len(jobs) != 0 {
 		t.Errorf("jobs after a refused submit = %d, want 0", len(jobs))

@@ -76,7 +76,7 @@ func (s *Server) createCompute(w http.ResponseWriter, r *http.Request) error {
 			return firstErr(err, e)
 		}
 	}
-	c, err = s.Store.CreateCompute(r.Context(), c)
+	c, op, err := s.Store.CreateCompute(r.Context(), c)
 	if err != nil {
 		return err
 	}
@@ -92,6 +92,8 @@ func (s *Server) createCompute(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	out.Operation = operationOut(op)
+	announce(w, r, op)
 	writeJSON(w, http.StatusCreated, out)
 	return nil
 }
@@ -111,6 +113,11 @@ func (s *Server) showCompute(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, e := range evs {
 		out.Properties.RecentEvents = append(out.Properties.RecentEvents, api.Event{ID: e.ID, Time: e.Time, Kind: e.Kind, Message: e.Message})
+	}
+	if op, ok, err := s.Store.LatestOperation(r.Context(), c.Workspace, c.Name); err != nil {
+		return err
+	} else if ok {
+		out.Operation = operationOut(op)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -161,15 +168,17 @@ func (s *Server) deleteCompute(w http.ResponseWriter, r *http.Request) error {
 		return trainyard.Errorf(trainyard.Invalid, "compute %q is a managed %s: it is deleted, with its nodes, not detached; delete it with: trainyard compute delete --name %s",
 			cur.Name, cur.Type, cur.Name)
 	case action == "detach":
-		if err := s.Store.DetachCompute(ctx, ws, cur.Name); err != nil {
+		op, err := s.Store.DetachCompute(ctx, ws, cur.Name)
+		if err != nil {
 			return err
 		}
 		s.Store.AddEvent(ctx, ws, cur.Name, "lifecycle", "detached")
 		s.Log.Info("compute detached", "workspace", ws, "compute", cur.Name, "type", cur.Type)
+		announce(w, r, op)
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	c, err := s.Store.MarkComputeDeleting(ctx, ws, name)
+	c, op, err := s.Store.MarkComputeDeleting(ctx, ws, name)
 	if err != nil {
 		return err
 	}
@@ -179,6 +188,8 @@ func (s *Server) deleteCompute(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	out.Operation = operationOut(op)
+	announce(w, r, op)
 	writeJSON(w, http.StatusAccepted, out)
 	return nil
 }
@@ -209,6 +220,7 @@ func (s *Server) computeOut(r *http.Request, c trainyard.ComputeTarget) (api.Com
 	out := api.Compute{
 		Name: c.Name, Workspace: c.Workspace, Type: string(c.Type), IsAttached: c.Type.Attached(), Location: c.Location, Description: c.Description,
 		Tags: c.Tags, ProvisioningState: string(c.State), ProvisioningErrors: c.Errors, CreatedOn: c.CreatedAt, ModifiedOn: c.ModifiedAt,
+		RunBasedFor: c.RunBasedFor(),
 	}
 	p := &out.Properties
 	kindOut(p, c)

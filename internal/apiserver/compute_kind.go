@@ -100,7 +100,9 @@ func (s *Server) powerCompute(action trainyard.InstanceAction) func(w http.Respo
 				}
 			}
 		}
-		c, err := s.Store.UpdateCompute(ctx, ws, name, func(c *trainyard.ComputeTarget) error {
+		kind := map[trainyard.InstanceAction]trainyard.OperationKind{trainyard.ActionStart: trainyard.OpStart,
+			trainyard.ActionStop: trainyard.OpStop, trainyard.ActionRestart: trainyard.OpRestart}[action]
+		c, op, err := s.Store.UpdateCompute(ctx, ws, name, kind, func(c *trainyard.ComputeTarget) error {
 			power, err := trainyard.PowerAfter(*c, action)
 			if err != nil {
 				return err
@@ -121,7 +123,11 @@ func (s *Server) powerCompute(action trainyard.InstanceAction) func(w http.Respo
 					return err
 				}
 				if !ok {
-					return trainyard.Errorf(trainyard.Conflict, "compute instance %q just started a job on node %s; restart it once the job ends", name, n.ID)
+					err := trainyard.Errorf(trainyard.Conflict, "compute instance %q just started a job on node %s; restart it once the job ends", name, n.ID)
+					if e := s.Store.EndOperation(ctx, op.ID, trainyard.OpFailed, trainyard.OperationError{Code: string(err.Code), Message: err.Message}); e != nil {
+						return e
+					}
+					return err
 				}
 			}
 		}
@@ -133,6 +139,8 @@ func (s *Server) powerCompute(action trainyard.InstanceAction) func(w http.Respo
 		if err != nil {
 			return err
 		}
+		out.Operation = operationOut(op)
+		announce(w, r, op)
 		writeJSON(w, http.StatusAccepted, out)
 		return nil
 	}

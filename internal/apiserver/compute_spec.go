@@ -33,6 +33,9 @@ func (s *Server) computeFromSpec(workspace string, spec api.ComputeSpec) (trainy
 	if err := checkSpecKeys(t, spec); err != nil {
 		return c, err
 	}
+	if err := trainyard.CheckTags(spec.Tags); err != nil {
+		return c, err
+	}
 	if t.Attached() {
 		return attachFromSpec(c, spec)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/trainyard/trainyard"
 	"github.com/trainyard/trainyard/api"
@@ -58,7 +59,10 @@ func (s *Server) updateCompute(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &u); err != nil {
 		return err
 	}
-	c, err := s.Store.UpdateCompute(ctx, ws, name, func(c *trainyard.ComputeTarget) error {
+	if err := trainyard.CheckTags(u.Tags); err != nil {
+		return err
+	}
+	c, op, err := s.Store.UpdateCompute(ctx, ws, name, trainyard.OpUpdate, func(c *trainyard.ComputeTarget) error {
 		switch c.State {
 		case trainyard.Creating, trainyard.Deleting, trainyard.Updating:
 			return trainyard.Errorf(trainyard.Conflict, "compute %q is %s; wait until that ends, then update it", c.Name, c.State)
@@ -73,6 +77,12 @@ func (s *Server) updateCompute(w http.ResponseWriter, r *http.Request) error {
 			c.Scale.IdleTimeBeforeScaleDown = u.IdleTimeBeforeScaleDown.Duration
 		}
 		if u.Tags != nil {
+			// The server's own tags (a run-based cluster's) stay whatever the new ones are.
+			for k, v := range c.Tags {
+				if strings.HasPrefix(k, trainyard.ReservedTagPrefix) {
+					u.Tags[k] = v
+				}
+			}
 			c.Tags = u.Tags
 		}
 		if u.Description != nil {
@@ -90,6 +100,8 @@ func (s *Server) updateCompute(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	out.Operation = operationOut(op)
+	announce(w, r, op)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

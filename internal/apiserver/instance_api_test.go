@@ -41,7 +41,7 @@ func TestComputeInstanceLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	state("Running")
-	j, err := e.c.CreateJob(ctx, "default", api.JobSpec{Name: "train", Command: "python train.py", Compute: "dev-box"})
+	j, err := e.c.CreateJob(ctx, "default", api.JobSpec{Name: "train", Command: "python train.py", Compute: api.Named("dev-box")})
 	if err != nil || j.Status != "Queued" {
 		t.Fatalf("CreateJob() = %+v, %v; want queued", j, err)
 	}
@@ -63,7 +63,7 @@ func TestComputeInstanceLifecycle(t *testing.T) {
 	}
 
 	// A distributed job can never run on one node (nor, today, anywhere).
-	_, err = e.c.CreateJob(ctx, "default", api.JobSpec{Command: "python train.py", Compute: "dev-box", Resources: &api.Resources{InstanceCount: 2}})
+	_, err = e.c.CreateJob(ctx, "default", api.JobSpec{Command: "python train.py", Compute: api.Named("dev-box"), Resources: &api.Resources{InstanceCount: 2}})
 	wantError(t, err, http.StatusBadRequest, trainyard.Invalid, "resources.instance_count 2")
 
 	// Stop: the node goes (the autoscaler releases it); jobs wait and say why.
@@ -82,7 +82,7 @@ func TestComputeInstanceLifecycle(t *testing.T) {
 	wantError(t, err, http.StatusConflict, trainyard.Conflict, "is already stopped", "trainyard compute start --name dev-box")
 	_, err = e.c.PowerCompute(ctx, "default", "dev-box", "restart")
 	wantError(t, err, http.StatusConflict, trainyard.Conflict, "is stopped, so it cannot restart")
-	j, err = e.c.CreateJob(ctx, "default", api.JobSpec{Name: "later", Command: "python train.py", Compute: "dev-box"})
+	j, err = e.c.CreateJob(ctx, "default", api.JobSpec{Name: "later", Command: "python train.py", Compute: api.Named("dev-box")})
 	if err != nil || j.Status != "Queued" || !strings.HasPrefix(j.WaitReason, "InstanceStopped: compute instance dev-box is stopped; start it with: trainyard compute start --name dev-box") {
 		t.Errorf("CreateJob() on a stopped instance = %+v, %v; want queued with wait reason InstanceStopped", j, err)
 	}

@@ -28,6 +28,15 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// An inline compute spec: a cluster for this job alone, created with it (run-based).
+	var run *trainyard.ComputeTarget
+	if spec.Compute.Spec != nil {
+		c, err := s.runBasedCompute(r, ws, j.Name, *spec.Compute.Spec)
+		if err != nil {
+			return err
+		}
+		run, j.Compute = &c, c.Name
+	}
 	// ?validate=true checks everything but the code snapshot and creates nothing: the CLI
 	// asks first, so a job that would be refused uploads no code.
 	validate := r.URL.Query().Get("validate") == "true"
@@ -36,7 +45,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 			return trainyard.Errorf(trainyard.Invalid, "code: snapshot %s was never uploaded; upload the folder first (the CLI does it for you)", j.Snapshot)
 		}
 	}
-	if j.WaitReason, err = s.admit(r, j); err != nil {
+	if j.WaitReason, err = s.admit(r, j, run); err != nil {
 		return err
 	}
 	if validate {
@@ -46,11 +55,19 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	// The spec is kept as submitted, less the environment values: those are sealed in the job.
 	spec.EnvironmentVariables = nil
 	specJSON, _ := json.Marshal(spec)
-	row, err := s.Store.CreateJob(ctx, j, string(specJSON))
+	var row store.JobRow
+	if run != nil {
+		row, _, err = s.Store.CreateRunBasedJob(ctx, *run, j, string(specJSON))
+		if err == nil {
+			s.Store.AddEvent(ctx, ws, run.Name, "lifecycle", "create requested: a run-based cluster for job "+j.Name+", deleted when the job ends")
+		}
+	} else {
+		row, err = s.Store.CreateJob(ctx, j, string(specJSON))
+	}
 	if err != nil {
 		return err
 	}
-	s.Log.Info("job queued", "workspace", ws, "job", row.Name, "compute", row.Compute)
+	s.Log.Info("job queued", "workspace", ws, "job", row.Name, "compute", row.Compute, "run_based", run != nil)
 	s.Kick()
 	s.Notify()
 	writeJSON(w, http.StatusCreated, s.jobOut(row, nil))
@@ -58,18 +75,15 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 }
 
 // admit checks that the job's compute can ever run it, and returns its first wait reason. A
-// job that can never run is refused now rather than queued forever (case C-04).
-func (s *Server) admit(r *http.Request, j trainyard.Job) (string, error) {
-	if j.Compute == string(trainyard.TypeLocal) {
+// job that can never run is refused now rather than queued forever (case C-04). run, when
+// not nil, is the run-based cluster to be created with the job; else the job names its compute.
+func (s *Server) admit(r *http.Request, j trainyard.Job, run *trainyard.ComputeTarget) (string, error) {
+	if run == nil && j.Compute == string(trainyard.TypeLocal) {
 		return trainyard.WaitLocalBusy + ": waiting for the server's own machine", nil
 	}
-	c, err := s.Store.Compute(r.Context(), j.Workspace, j.Compute)
-	if err != nil && trainyard.ErrorCode(err) != trainyard.NotFound {
-		return "", err
-	}
+	c, err := s.jobCompute(r, j, run)
 	if err != nil {
-		return "", trainyard.Errorf(trainyard.NotFound, "compute %q not found in workspace %q; create it with: trainyard compute create --name %s --type amlcompute --max-instances 2, or use --compute local",
-			j.Compute, j.Workspace, j.Compute)
+		return "", err
 	}
 	if c.Type.Attached() {
 		return "", trainyard.Errorf(trainyard.Invalid, "compute %q is an attached %s target: running jobs on type %s is not yet supported (its connector comes later); submit to an amlcompute or computeinstance target, or use --compute local",
@@ -215,7 +229,7 @@ func (s *Server) logMetrics(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) jobOut(j store.JobRow, ms []store.Metric) api.Job {
 	out := api.Job{
 		Name: j.Name, Workspace: j.Workspace, DisplayName: j.DisplayName, ExperimentName: j.ExperimentName,
-		Description: j.Description, Tags: j.Tags, Compute: j.Compute, Command: j.Command, Code: j.Snapshot,
+		Description: j.Description, Tags: j.Tags, Compute: j.Compute, RunBased: inlineCompute(j.Spec), Command: j.Command, Code: j.Snapshot,
 		EnvironmentVariables: slices.Sorted(maps.Keys(j.Environment)), InstanceCount: j.InstanceCount,
 		Status: string(j.Status), WaitReason: j.WaitReason, Node: j.Node, ExitCode: j.ExitCode, CreatedAt: j.CreatedAt,
 	}

@@ -35,36 +35,36 @@ func TestCreateJobRejectsBadSpecs(t *testing.T) {
 		code     trainyard.Code
 		mentions []string
 	}{
-		{name: "unknown compute", spec: api.JobSpec{Command: "python train.py", Compute: "nope"},
+		{name: "unknown compute", spec: api.JobSpec{Command: "python train.py", Compute: api.Named("nope")},
 			status: http.StatusNotFound, code: trainyard.NotFound,
 			mentions: []string{`compute "nope"`, "trainyard compute create --name nope", "--compute local"}},
-		{name: "two instances", spec: api.JobSpec{Command: "python train.py", Compute: "gpu-cluster", Resources: &api.Resources{InstanceCount: 2}},
+		{name: "two instances", spec: api.JobSpec{Command: "python train.py", Compute: api.Named("gpu-cluster"), Resources: &api.Resources{InstanceCount: 2}},
 			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{"resources.instance_count 2", "single-node"}},
-		{name: "compute with max 0", spec: api.JobSpec{Command: "python train.py", Compute: "zero-cluster"},
+		{name: "compute with max 0", spec: api.JobSpec{Command: "python train.py", Compute: api.Named("zero-cluster")},
 			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{`"zero-cluster"`, "max_instances 0", "never start"}},
-		{name: "undeclared input", spec: api.JobSpec{Command: "python train.py --lr ${{inputs.x}}", Compute: "gpu-cluster"},
+		{name: "undeclared input", spec: api.JobSpec{Command: "python train.py --lr ${{inputs.x}}", Compute: api.Named("gpu-cluster")},
 			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{"${{inputs.x}}", "declare"}},
-		{name: "undeclared output", spec: api.JobSpec{Command: "python train.py --out ${{outputs.model}}", Compute: "gpu-cluster",
+		{name: "undeclared output", spec: api.JobSpec{Command: "python train.py --out ${{outputs.model}}", Compute: api.Named("gpu-cluster"),
 			Inputs: map[string]any{"model": "x"}},
 			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{"${{outputs.model}}"}},
-		{name: "data input", spec: api.JobSpec{Command: "python train.py ${{inputs.data}}", Compute: "gpu-cluster",
+		{name: "data input", spec: api.JobSpec{Command: "python train.py ${{inputs.data}}", Compute: api.Named("gpu-cluster"),
 			Inputs: map[string]any{"data": map[string]any{"type": "uri_folder", "path": "./data"}}},
 			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{"inputs.data", "literal"}},
-		{name: "environment", spec: api.JobSpec{Command: "python train.py", Compute: "gpu-cluster", Environment: "azureml:AzureML-sklearn-1.0:1"},
+		{name: "environment", spec: api.JobSpec{Command: "python train.py", Compute: api.Named("gpu-cluster"), Environment: "azureml:AzureML-sklearn-1.0:1"},
 			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{"environment", "not supported yet"}},
-		{name: "distribution", spec: api.JobSpec{Command: "python train.py", Compute: "gpu-cluster", Distribution: map[string]any{"type": "pytorch"}},
+		{name: "distribution", spec: api.JobSpec{Command: "python train.py", Compute: api.Named("gpu-cluster"), Distribution: map[string]any{"type": "pytorch"}},
 			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{"distribution", "not supported yet"}},
-		{name: "no command", spec: api.JobSpec{Command: "  ", Compute: "gpu-cluster"},
+		{name: "no command", spec: api.JobSpec{Command: "  ", Compute: api.Named("gpu-cluster")},
 			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{"command is required"}},
-		{name: "bad job name", spec: api.JobSpec{Name: "-train", Command: "python train.py", Compute: "gpu-cluster"},
+		{name: "bad job name", spec: api.JobSpec{Name: "-train", Command: "python train.py", Compute: api.Named("gpu-cluster")},
 			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{`job name "-train"`}},
-		{name: "reserved env var", spec: api.JobSpec{Command: "python train.py", Compute: "gpu-cluster",
+		{name: "reserved env var", spec: api.JobSpec{Command: "python train.py", Compute: api.Named("gpu-cluster"),
 			EnvironmentVariables: map[string]string{"TRAINYARD_TOKEN": "x"}},
 			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{`"TRAINYARD_TOKEN"`}},
-		{name: "negative timeout", spec: api.JobSpec{Command: "python train.py", Compute: "gpu-cluster",
+		{name: "negative timeout", spec: api.JobSpec{Command: "python train.py", Compute: api.Named("gpu-cluster"),
 			Limits: &api.Limits{Timeout: &api.Seconds{Duration: -1e9}}},
 			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{"limits.timeout"}},
-		{name: "snapshot never uploaded", spec: api.JobSpec{Command: "python train.py", Compute: "gpu-cluster", Code: strings.Repeat("ab", 32)},
+		{name: "snapshot never uploaded", spec: api.JobSpec{Command: "python train.py", Compute: api.Named("gpu-cluster"), Code: strings.Repeat("ab", 32)},
 			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{"never uploaded"}},
 		{name: "unknown workspace", spec: api.JobSpec{Command: "python train.py"},
 			status: http.StatusNotFound, code: trainyard.NotFound, mentions: []string{`workspace "nope"`}},
@@ -109,7 +109,7 @@ func TestCreateJobBindsCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.spec.Compute = "gpu-cluster"
+			tt.spec.Compute = api.Named("gpu-cluster")
 			j, err := e.c.CreateJob(t.Context(), "default", tt.spec)
 			if err != nil {
 				t.Fatalf("CreateJob() error: %v", err)
@@ -128,7 +128,7 @@ func TestCreateJobBindsCommand(t *testing.T) {
 func TestCreateJobNames(t *testing.T) {
 	e := newJobEnv(t)
 	ctx := t.Context()
-	first, err := e.c.CreateJob(ctx, "default", api.JobSpec{Name: "train-1", Command: "python train.py", Compute: "gpu-cluster"})
+	first, err := e.c.CreateJob(ctx, "default", api.JobSpec{Name: "train-1", Command: "python train.py", Compute: api.Named("gpu-cluster")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestCreateJobNames(t *testing.T) {
 	generated := regexp.MustCompile(`^[a-z]+_[a-z]+_[0-9a-f]{6}$`)
 	seen := map[string]bool{}
 	for range 20 {
-		j, err := e.c.CreateJob(ctx, "default", api.JobSpec{Command: "python train.py", Compute: "gpu-cluster"})
+		j, err := e.c.CreateJob(ctx, "default", api.JobSpec{Command: "python train.py", Compute: api.Named("gpu-cluster")})
 		if err != nil {
 			t.Fatalf("CreateJob() without a name: %v", err)
 		}
@@ -156,7 +156,7 @@ func TestQueuedJobSaysWhyItWaits(t *testing.T) {
 	e := newJobEnv(t)
 	ctx := t.Context()
 	for _, compute := range []string{"gpu-cluster", "local", ""} {
-		j, err := e.c.CreateJob(ctx, "default", api.JobSpec{Command: "python train.py", Compute: compute})
+		j, err := e.c.CreateJob(ctx, "default", api.JobSpec{Command: "python train.py", Compute: api.Named(compute)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +216,7 @@ func TestEnvValuesNeverLeaveTheServer(t *testing.T) {
 func placed(t *testing.T, e *env) (api.Job, string, store.Assignment) {
 	t.Helper()
 	ctx := t.Context()
-	j, err := e.c.CreateJob(ctx, "default", api.JobSpec{Name: "train", Command: "python train.py", Compute: "gpu-cluster"})
+	j, err := e.c.CreateJob(ctx, "default", api.JobSpec{Name: "train", Command: "python train.py", Compute: api.Named("gpu-cluster")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,9 +44,12 @@ func jobFromSpec(workspace string, spec api.JobSpec) (trainyard.Job, error) {
 	if j.ExperimentName == "" {
 		j.ExperimentName = "Default"
 	}
-	j.Compute = strings.TrimPrefix(spec.Compute, "azureml:")
-	if j.Compute == "" {
-		j.Compute = string(trainyard.TypeLocal)
+	// An inline compute spec (a run-based job) gets its cluster's name from the caller.
+	if spec.Compute.Spec == nil {
+		j.Compute = strings.TrimPrefix(spec.Compute.Name, "azureml:")
+		if j.Compute == "" {
+			j.Compute = string(trainyard.TypeLocal)
+		}
 	}
 	if spec.Environment != nil {
 		return j, trainyard.Errorf(trainyard.Invalid, "environment: jobs run as processes on the node for now, and container environments are not supported yet; remove the environment key")

@@ -80,7 +80,7 @@ func TestQuotaRefusals(t *testing.T) {
 	}
 	// With min 0 the cluster may exist, but a job on it could never start.
 	mustCompute(t, e, api.ComputeSpec{Name: "gpu-cluster", Size: "Standard_NC6", MaxInstances: intp(2)})
-	_, err = e.c.CreateJob(ctx, "default", api.JobSpec{Command: "nvidia-smi", Compute: "gpu-cluster"})
+	_, err = e.c.CreateJob(ctx, "default", api.JobSpec{Command: "nvidia-smi", Compute: api.Named("gpu-cluster")})
 	wantError(t, err, http.StatusConflict, trainyard.Conflict, "JobNodeCountExceedsCoreQuota", "standardNCFamily", "quota set")
 	if jobs, _ := e.c.Jobs(ctx, "default", "", "", 0); len(jobs) != 0 {
 		t.Errorf("jobs after the refusal = %d, want none", len(jobs))
@@ -89,7 +89,7 @@ func TestQuotaRefusals(t *testing.T) {
 	if _, err := e.c.SetQuota(ctx, "default", "local", api.QuotaUpdate{Pool: "standardNCFamily", Limit: 6}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.c.CreateJob(ctx, "default", api.JobSpec{Command: "nvidia-smi", Compute: "gpu-cluster"}); err != nil {
+	if _, err := e.c.CreateJob(ctx, "default", api.JobSpec{Command: "nvidia-smi", Compute: api.Named("gpu-cluster")}); err != nil {
 		t.Errorf("CreateJob() after raising the quota = %v, want accepted", err)
 	}
 	// Low-priority clusters draw on the low-priority pool (8 cores): min 3 × 4 cores does not fit.

@@ -2,8 +2,6 @@ package autoscale
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +40,9 @@ type State interface {
 	SetWaitReason(ctx context.Context, workspace, compute, reason string) error
 	// AddEvent appends to the target's event list: scaling decisions, node lifecycle, errors.
 	AddEvent(ctx context.Context, workspace, compute, kind, message string) error
+	// RetireRunBased starts deleting a run-based target whose job has ended (failing that job
+	// first if the target failed to provision) and reports whether it did.
+	RetireRunBased(ctx context.Context, workspace, name string) (bool, error)
 }
 
 // Location is one place nodes come from: a provider and its catalog of sizes.
@@ -86,6 +87,7 @@ const (
 	EventScale       = "scale"       // a plan that changes something: Plan.Reason
 	EventNode        = "node"        // a node launched, released, lost, or kept past its idle time
 	EventError       = "error"       // an action failed; repeats are rate-limited
+	EventLifecycle   = "lifecycle"   // a run-based target's job ended: it is being deleted
 )
 
 // WaitNoCapacity begins the wait reason of queued jobs while the provider has no capacity.
@@ -249,6 +251,12 @@ func (a *Autoscaler) reconcile(ctx context.Context, ts *target, t trainyard.Comp
 // pass observes t, decides and acts. It returns an error when it could not observe or check
 // the target; failed actions are reported inside and retried by the next pass.
 func (a *Autoscaler) pass(ctx context.Context, log *slog.Logger, ts *target, t trainyard.ComputeTarget, now time.Time) error {
+	if t.RunBasedFor() != "" {
+		var err error
+		if t, err = a.retire(ctx, log, t); err != nil {
+			return err
+		}
+	}
 	switch t.State {
 	case trainyard.Creating:
 		if msg := a.check(t); msg != "" {
@@ -443,80 +451,6 @@ func (a *Autoscaler) observe(ctx context.Context, loc Location, t trainyard.Comp
 	return o, nil
 }
 
-// launchAll launches up to n nodes and returns how many it launched. A failure stops the
-// launches of this pass and backs launching off exponentially.
-func (a *Autoscaler) launchAll(ctx context.Context, log *slog.Logger, ts *target, t trainyard.ComputeTarget, loc Location, n int, now time.Time) int {
-	if n == 0 {
-		return 0
-	}
-	if now.Before(ts.launchAt) {
-		log.Debug("launch backing off", "until", ts.launchAt, "err", ts.launchErr)
-		return 0
-	}
-	for i := range n {
-		id, err := a.launch(ctx, t, loc, now)
-		if err != nil {
-			if ctx.Err() != nil {
-				return i
-			}
-			ts.launchFails++
-			delay := backoff(a.interval, ts.launchFails)
-			ts.launchAt, ts.launchErr = now.Add(delay), err
-			if ts.launchLog.report(log, now, "launch", err, "retry_in", delay) {
-				a.event(ctx, log, t, EventError, fmt.Sprintf("%v; retrying in %s", err, delay))
-			}
-			return i
-		}
-		log.Info("node launched", "node_id", id)
-		a.event(ctx, log, t, EventNode, fmt.Sprintf("node %s launched", id))
-	}
-	ts.launchFails, ts.launchAt, ts.launchErr = 0, time.Time{}, nil
-	ts.launchLog.recover(log, "launch")
-	return n
-}
-
-// launch records one preparing node and asks the provider for its instance. When the
-// provider fails, the record is dropped so it holds no capacity.
-func (a *Autoscaler) launch(ctx context.Context, t trainyard.ComputeTarget, loc Location, now time.Time) (string, error) {
-	size, ok := trainyard.LookupSize(loc.Sizes, t.Size)
-	if !ok {
-		return "", fmt.Errorf("launch a node: size %q is not in the catalog of location %q", t.Size, locationName(t))
-	}
-	url := a.serverURL()
-	if url == "" {
-		return "", errors.New("launch a node: the server URL is not known yet")
-	}
-	id := t.Name + "-" + randomHex(4)
-	token, err := a.state.CreateNode(ctx, trainyard.Node{
-		ID:        id,
-		Workspace: t.Workspace,
-		Compute:   t.Name,
-		State:     trainyard.NodePreparing,
-		Slots:     1,
-		CreatedAt: now,
-	})
-	if err != nil {
-		return "", fmt.Errorf("record node %s: %w", id, err)
-	}
-	_, err = loc.Provider.Create(ctx, provider.Template{
-		NodeID:    id,
-		Target:    t.Workspace + "/" + t.Name,
-		ServerURL: url,
-		JoinToken: token,
-		VCPUs:     size.VCPUs,
-		MemoryGiB: size.MemoryGiB,
-		GPUs:      size.GPUs,
-	})
-	if err != nil {
-		// Drop the record even at shutdown; should this fail, the boot timeout releases it.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_ = a.state.DeleteNode(cctx, id)
-		cancel()
-		return "", fmt.Errorf("create instance %s in location %s: %w", id, locationName(t), err)
-	}
-	return id, nil
-}
-
 // recordKeep records, once per reason, why an idle node past its idle time stays (case C-01).
 func (a *Autoscaler) recordKeep(ctx context.Context, log *slog.Logger, ts *target, t trainyard.ComputeTarget, o Observed, plan Plan, now time.Time) {
 	for _, n := range o.Nodes {
@@ -598,10 +532,4 @@ func instanceOf(ins []provider.Instance, id string) (provider.Instance, bool) {
 		return provider.Instance{}, false
 	}
 	return ins[i], true
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b) // never fails (crypto/rand, Go 1.24+)
-	return hex.EncodeToString(b)
 }

@@ -237,7 +237,7 @@ func TestComputeInstanceCommands(t *testing.T) {
 	}
 	// No node is up, so a stop is done at once, and waiting for Stopped ends.
 	code, stdout, stderr = run(t, append(base, "compute", "stop", "--name", "dev-box")...)
-	if code != 0 || !strings.Contains(stdout, "instance Stopped") || !strings.Contains(stderr, "dev-box Stopped") {
+	if code != 0 || !strings.Contains(stdout, "instance Stopped") || !strings.Contains(stderr, "dev-box: Stopping… Succeeded") {
 		t.Errorf("stop: exit %d\n%s%s", code, stdout, stderr)
 	}
 	code, stdout, _ = run(t, append(base, "compute", "list")...)

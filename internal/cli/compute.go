@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -48,8 +47,10 @@ flags override the file. A cluster (amlcompute) starts at min-instances nodes an
 queued jobs up to max-instances; nodes idle longer than idle-time-before-scale-down are
 released. A compute instance (computeinstance) is one node that runs until you stop it
 ('trainyard compute stop'); jobs sent to it queue and run there one at a time. Attach a machine
-or service you run elsewhere with 'trainyard compute attach'. The command waits until the
-target is ready unless --no-wait.`,
+or service you run elsewhere with 'trainyard compute attach'. The command waits for the create
+operation ("cpu-cluster: Creating… Succeeded") and then, for a cluster, until its min-instances
+nodes are ready ("2 of 4 nodes ready"); a failed create exits 1 with its error code and message.
+--no-wait prints the operation's ID instead: follow it with 'trainyard operation show ID'.`,
 		Example: `  trainyard compute create --name cpu-cluster --type amlcompute --size STANDARD_D2_V2 \
       --min-instances 0 --max-instances 4 --idle-time-before-scale-down 120
   trainyard compute create --name my-instance --type computeinstance --idle-time-before-shutdown-minutes 60
@@ -148,12 +149,7 @@ target is ready unless --no-wait.`,
 			if err != nil {
 				return err
 			}
-			if !noWait {
-				if out, err = waitCompute(cmd.Context(), c, g, out.Name); err != nil {
-					return err
-				}
-			}
-			return g.print(out, func(w io.Writer) { fmt.Fprintf(w, "compute %s: %s\n", out.Name, summary(out)) })
+			return g.created(cmd.Context(), c, out, noWait)
 		},
 	}
 	f := cmd.Flags()
@@ -174,34 +170,24 @@ target is ready unless --no-wait.`,
 	f.String("admin-username", "", "amlcompute: admin user on the nodes")
 	f.String("admin-password", "", "amlcompute: its password (3 of: lowercase, uppercase, digit, special); stored sealed")
 	f.String("ssh-key-value", "", "the admin's SSH public key (a line of a .pub file)")
-	f.BoolVar(&noWait, "no-wait", false, "return at once instead of waiting for Succeeded")
+	f.BoolVar(&noWait, "no-wait", false, "print the operation's ID instead of waiting for it")
 	return cmd
 }
 
-// waitCompute polls a compute until its provisioning ends, printing each new state.
-func waitCompute(ctx context.Context, c *api.Client, g *globals, name string) (api.Compute, error) {
-	last := ""
-	for {
-		out, err := c.Compute(ctx, g.ws(), name)
-		if err != nil {
-			return out, err
-		}
-		if line := out.ProvisioningState + ": " + summary(out); line != last {
-			fmt.Fprintf(g.stderr, "%s %s\n", name, line)
-			last = line
-		}
-		switch out.ProvisioningState {
-		case string(trainyard.Succeeded):
-			return out, nil
-		case string(trainyard.Failed), string(trainyard.Canceled):
-			return out, fmt.Errorf("compute %s is %s: %s; delete it and create it again", name, out.ProvisioningState, strings.Join(out.ProvisioningErrors, "; "))
-		}
-		select {
-		case <-ctx.Done():
-			return out, ctx.Err()
-		case <-time.After(300 * time.Millisecond):
-		}
+// created waits for the create (or attach) that answered out, unless noWait, and prints the
+// compute; without waiting, it says how to follow the operation.
+func (g *globals) created(ctx context.Context, c *api.Client, out api.Compute, noWait bool) error {
+	if noWait {
+		return g.print(out, func(w io.Writer) {
+			fmt.Fprintf(w, "compute %s: %s\n", out.Name, summary(out))
+			printFollow(w, out.Operation)
+		})
 	}
+	out, err := g.wait(ctx, c, waitFor{compute: out.Name, op: out.Operation, minNodes: clusterMin(out), timeout: defaultWait})
+	if err != nil {
+		return err
+	}
+	return g.print(out, func(w io.Writer) { fmt.Fprintf(w, "compute %s: %s\n", out.Name, summary(out)) })
 }
 
 func summary(c api.Compute) string {
@@ -234,21 +220,25 @@ func newComputeListCmd(g *globals) *cobra.Command {
 			}
 			return g.print(list, func(w io.Writer) {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tTYPE\tSIZE\tSTATE\tNODES\tMIN\tMAX\tIDLE")
+				fmt.Fprintln(tw, "NAME\tTYPE\tSIZE\tSTATE\tNODES\tMIN\tMAX\tIDLE\tNOTE")
 				for _, c := range list {
 					p := c.Properties
+					note := ""
+					if c.RunBasedFor != "" {
+						note = "run-based, for job " + c.RunBasedFor
+					}
 					switch {
 					case c.IsAttached:
-						fmt.Fprintf(tw, "%s\t%s\t-\t%s\t-\t-\t-\t-\n", c.Name, c.Type, c.ProvisioningState)
+						fmt.Fprintf(tw, "%s\t%s\t-\t%s\t-\t-\t-\t-\t%s\n", c.Name, c.Type, c.ProvisioningState, note)
 					case c.Type == string(trainyard.TypeComputeInstance):
 						st := c.ProvisioningState
 						if st == string(trainyard.Succeeded) {
 							st = p.State
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t-\t-\t%s\n", c.Name, c.Type, p.VMSize, st, p.CurrentNodeCount, firstOf(p.IdleTimeBeforeShutdown, "-"))
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t-\t-\t%s\t%s\n", c.Name, c.Type, p.VMSize, st, p.CurrentNodeCount, firstOf(p.IdleTimeBeforeShutdown, "-"), note)
 					default:
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", c.Name, c.Type, p.VMSize, c.ProvisioningState,
-							p.CurrentNodeCount, p.ScaleSettings.MinNodeCount, p.ScaleSettings.MaxNodeCount, p.ScaleSettings.NodeIdleTimeBeforeScaleDown)
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", c.Name, c.Type, p.VMSize, c.ProvisioningState,
+							p.CurrentNodeCount, p.ScaleSettings.MinNodeCount, p.ScaleSettings.MaxNodeCount, p.ScaleSettings.NodeIdleTimeBeforeScaleDown, note)
 					}
 				}
 				tw.Flush()
@@ -299,6 +289,12 @@ func printCompute(w io.Writer, c api.Compute) {
 	fmt.Fprintf(tw, "provisioning state:\t%s\n", c.ProvisioningState)
 	for _, e := range c.ProvisioningErrors {
 		fmt.Fprintf(tw, "error:\t%s\n", e)
+	}
+	if op := c.Operation; op != nil {
+		fmt.Fprintf(tw, "last operation:\t%s %s (trainyard operation show %s)\n", op.Kind, op.Status, op.ID)
+	}
+	if c.RunBasedFor != "" {
+		fmt.Fprintf(tw, "run-based:\tcreated for job %s; deleted when it ends\n", c.RunBasedFor)
 	}
 	if c.Description != "" {
 		fmt.Fprintf(tw, "description:\t%s\n", c.Description)
@@ -370,32 +366,24 @@ func newComputeDeleteCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := c.DeleteCompute(cmd.Context(), g.ws(), name); err != nil {
+			out, err := c.DeleteCompute(cmd.Context(), g.ws(), name)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stderr, "deleting compute %s\n", name)
-			for !noWait {
-				_, err := c.Compute(cmd.Context(), g.ws(), name)
-				if api.IsNotFound(err) {
-					break
-				}
-				if err != nil {
-					return err
-				}
-				select {
-				case <-cmd.Context().Done():
-					return cmd.Context().Err()
-				case <-time.After(300 * time.Millisecond):
-				}
+			if noWait {
+				fmt.Fprintf(g.stdout, "deleting compute %s\n", name)
+				printFollow(g.stdout, out.Operation)
+				return nil
 			}
-			if !noWait {
-				fmt.Fprintf(g.stdout, "compute %s deleted\n", name)
+			if _, err := g.wait(cmd.Context(), c, waitFor{compute: name, op: out.Operation}); err != nil {
+				return err
 			}
+			fmt.Fprintf(g.stdout, "compute %s deleted\n", name)
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "compute name")
-	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return at once instead of waiting until it is gone")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the operation's ID instead of waiting until the compute is gone")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (deletion never asks today)")
 	return cmd
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -71,7 +70,7 @@ the server checks that it parses. Running jobs on attached targets comes later.`
 	f.StringArrayVar(&fl.tags, "tags", nil, "key=value tags")
 	f.StringVar(&fl.identity, "identity-type", "", "managed identity (not supported yet)")
 	f.StringArrayVar(&fl.identities, "user-assigned-identities", nil, "user-assigned identities (not supported yet)")
-	f.BoolVar(&fl.noWait, "no-wait", false, "accepted for compatibility: attaching answers at once")
+	f.BoolVar(&fl.noWait, "no-wait", false, "print the operation's ID instead of waiting (attaching is done at once)")
 	return cmd
 }
 
@@ -195,7 +194,18 @@ func runAttach(cmd *cobra.Command, g *globals, fl attachFlags, typ string) error
 	if err != nil {
 		return err
 	}
-	return g.print(out, func(w io.Writer) { fmt.Fprintf(w, "compute %s attached: %s\n", out.Name, summary(out)) })
+	if !fl.noWait {
+		// Attaching is done at once; this prints its operation's end.
+		if out, err = g.wait(cmd.Context(), c, waitFor{compute: out.Name, op: out.Operation}); err != nil {
+			return err
+		}
+	}
+	return g.print(out, func(w io.Writer) {
+		fmt.Fprintf(w, "compute %s attached: %s\n", out.Name, summary(out))
+		if fl.noWait {
+			printFollow(w, out.Operation)
+		}
+	})
 }
 
 // readClientFiles reads the files a spec names on this machine (a private key, a kubeconfig)
@@ -327,50 +337,22 @@ func newComputePowerCmd(g *globals, action trainyard.InstanceAction) *cobra.Comm
 				return err
 			}
 			if !noWait {
-				ctx := cmd.Context()
-				if timeout > 0 {
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithTimeout(ctx, timeout)
-					defer cancel()
-				}
-				if out, err = waitInstance(ctx, c, g, name, want); err != nil {
+				if out, err = g.wait(cmd.Context(), c, waitFor{compute: name, op: out.Operation, timeout: timeout}); err != nil {
 					return err
 				}
 			}
-			return g.print(out, func(w io.Writer) { fmt.Fprintf(w, "compute %s: %s\n", out.Name, summary(out)) })
+			return g.print(out, func(w io.Writer) {
+				fmt.Fprintf(w, "compute %s: %s\n", out.Name, summary(out))
+				if noWait {
+					printFollow(w, out.Operation)
+				}
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "compute instance name")
-	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return at once instead of waiting for "+want)
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the operation's ID instead of waiting until the instance is "+want)
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "give up waiting after this long (0: never)")
 	return cmd
-}
-
-// waitInstance polls an instance until its state is want, printing each new state.
-func waitInstance(ctx context.Context, c *api.Client, g *globals, name, want string) (api.Compute, error) {
-	last := ""
-	for {
-		out, err := c.Compute(ctx, g.ws(), name)
-		if err != nil {
-			if ctx.Err() != nil {
-				return out, fmt.Errorf("compute %s is still %s, not %s; see why with: trainyard compute events --name %s", name, last, want, name)
-			}
-			return out, err
-		}
-		st := out.Properties.State
-		if st != last {
-			fmt.Fprintf(g.stderr, "%s %s\n", name, st)
-			last = st
-		}
-		if st == want || want == "Running" && st == "JobRunning" {
-			return out, nil
-		}
-		select {
-		case <-ctx.Done():
-			return out, fmt.Errorf("compute %s is still %s, not %s; see why with: trainyard compute events --name %s", name, st, want, name)
-		case <-time.After(300 * time.Millisecond):
-		}
-	}
 }
 
 // printAttached writes where an attached target is and which credentials it holds, never

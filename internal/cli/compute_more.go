@@ -15,6 +15,7 @@ func newComputeUpdateCmd(g *globals) *cobra.Command {
 	var name, idle, description string
 	var min, max int
 	var tags []string
+	var noWait bool
 	cmd := &cobra.Command{
 		Use:   "update",
 		Short: "Change a cluster's scale settings, tags or description",
@@ -63,7 +64,18 @@ compute and create it again to change them.`,
 			if err != nil {
 				return err
 			}
-			return g.print(out, func(w io.Writer) { fmt.Fprintf(w, "compute %s: %s\n", out.Name, summary(out)) })
+			if !noWait {
+				// An update is done at once; its nodes follow the new settings in the background.
+				if out, err = g.wait(cmd.Context(), c, waitFor{compute: name, op: out.Operation}); err != nil {
+					return err
+				}
+			}
+			return g.print(out, func(w io.Writer) {
+				fmt.Fprintf(w, "compute %s: %s\n", out.Name, summary(out))
+				if noWait {
+					printFollow(w, out.Operation)
+				}
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -73,6 +85,7 @@ compute and create it again to change them.`,
 	f.StringVar(&idle, "idle-time-before-scale-down", "", "seconds (or ISO-8601 like PT2M) a node may sit idle before release")
 	f.StringVar(&description, "description", "", "free text")
 	f.StringArrayVar(&tags, "tags", nil, "key=value tags (replace all tags)")
+	f.BoolVar(&noWait, "no-wait", false, "print the operation's ID instead of waiting for it")
 	return cmd
 }
 
@@ -132,8 +145,11 @@ func newComputeWaitCmd(g *globals) *cobra.Command {
 	var minNodes int
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:     "wait",
-		Short:   "Wait until a compute is provisioned and has at least --min-nodes nodes ready",
+		Use:   "wait",
+		Short: "Wait until a compute's operation ends and at least --min-nodes nodes are ready",
+		Long: `Wait until the compute's operation in progress, if any, ends (a create, update, start, stop or
+restart), then until at least --min-nodes of its nodes are ready (idle or running), printing
+progress. A Failed operation or compute makes it exit 1 with the error's code and message.`,
 		Example: "  trainyard compute wait --name cpu-cluster --min-nodes 2 --timeout 10m",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -144,35 +160,22 @@ func newComputeWaitCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			deadline := time.Now().Add(timeout)
-			last := ""
-			for {
-				out, err := waitCompute(cmd.Context(), c, g, name)
-				if err != nil {
-					return err
-				}
-				n := out.Properties.NodeStateCounts
-				ready := n.Idle + n.Running
-				if line := fmt.Sprintf("%d of %d nodes ready", ready, max(minNodes, out.Properties.TargetNodeCount)); line != last {
-					fmt.Fprintf(g.stderr, "%s: %s\n", name, line)
-					last = line
-				}
-				if ready >= minNodes {
-					return g.print(out, func(w io.Writer) { fmt.Fprintf(w, "compute %s: %s\n", out.Name, summary(out)) })
-				}
-				if timeout > 0 && time.Now().After(deadline) {
-					return fmt.Errorf("compute %s has %d of %d nodes ready after %s; see why with: trainyard compute events --name %s", name, ready, minNodes, timeout, name)
-				}
-				select {
-				case <-cmd.Context().Done():
-					return cmd.Context().Err()
-				case <-time.After(time.Second):
-				}
+			out, err := c.Compute(cmd.Context(), g.ws(), name)
+			if err != nil {
+				return err
 			}
+			w := waitFor{compute: out.Name, minNodes: minNodes, timeout: timeout}
+			if op := out.Operation; op != nil && !op.Ended() && op.Kind != "Delete" {
+				w.op = op
+			}
+			if out, err = g.wait(cmd.Context(), c, w); err != nil {
+				return err
+			}
+			return g.print(out, func(w io.Writer) { fmt.Fprintf(w, "compute %s: %s\n", out.Name, summary(out)) })
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "compute name")
 	cmd.Flags().IntVar(&minNodes, "min-nodes", 0, "nodes that must be ready (idle or running)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 25*time.Minute, "give up after this long (0: never)")
+	cmd.Flags().DurationVar(&timeout, "timeout", defaultWait, "give up after this long (0: never)")
 	return cmd
 }

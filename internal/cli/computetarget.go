@@ -2,8 +2,6 @@ package cli
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -74,13 +72,10 @@ func newComputeTargetCreateAmlCmd(g *globals) *cobra.Command {
 				return err
 			}
 			out, err := c.CreateCompute(cmd.Context(), g.ws(), spec)
-			if err == nil && !noWait {
-				out, err = waitCompute(cmd.Context(), c, g, out.Name)
-			}
 			if err != nil {
 				return err
 			}
-			return g.print(out, func(w io.Writer) { fmt.Fprintf(w, "compute %s: %s\n", out.Name, summary(out)) })
+			return g.created(cmd.Context(), c, out, noWait)
 		},
 	}
 	f := cmd.Flags()
@@ -92,7 +87,7 @@ func newComputeTargetCreateAmlCmd(g *globals) *cobra.Command {
 	f.IntVar(&idle, "idle-seconds-before-scaledown", 1800, "seconds a node may sit idle before release")
 	f.StringVar(&spec.Location, "location", "", "a location of the server's config")
 	f.StringVar(&spec.Description, "description", "", "free text")
-	f.BoolVar(&noWait, "no-wait", false, "return at once instead of waiting for Succeeded")
+	f.BoolVar(&noWait, "no-wait", false, "print the operation's ID instead of waiting for it")
 	return cmd
 }
 

@@ -40,9 +40,14 @@ func newJobCreateCmd(g *globals) *cobra.Command {
 		Short: "Submit a job from an Azure ML v2 command-job YAML file",
 		Long: `Submit a command job described by an Azure ML v2 YAML file. The code folder (code:, relative
 to the file) is packed, honouring .amlignore (else .gitignore), and uploaded; literal inputs
-replace ${{inputs.NAME}} in the command. --set overrides any key of the file.`,
+replace ${{inputs.NAME}} in the command. --set overrides any key of the file.
+
+compute: names a compute target, or is an inline compute spec (a mapping in the shape of a
+compute YAML: type: amlcompute, size, max_instances, …): the job is then run-based, and the
+server creates a cluster for it alone and deletes it when the job ends.`,
 		Example: `  trainyard job create -f examples/digits/job.yml --stream
-  trainyard job create -f job.yml --set inputs.epochs=5 --set compute=local`,
+  trainyard job create -f job.yml --set inputs.epochs=5 --set compute=local
+  trainyard job create -f job.yml --set compute.max_instances=2   # compute: an inline cluster spec`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if file == "" {
@@ -93,7 +98,7 @@ replace ${{inputs.NAME}} in the command. --set overrides any key of the file.`,
 
 func newJobSubmitCmd(g *globals) *cobra.Command {
 	var spec api.JobSpec
-	var code, timeout string
+	var compute, code, timeout string
 	var envs []string
 	var stream bool
 	cmd := &cobra.Command{
@@ -104,6 +109,7 @@ func newJobSubmitCmd(g *globals) *cobra.Command {
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec.Command = shellJoin(args)
+			spec.Compute = api.Named(compute)
 			if code != "" {
 				spec.Code = code
 			}
@@ -129,7 +135,7 @@ func newJobSubmitCmd(g *globals) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&spec.Compute, "compute", "local", "compute target name, or local")
+	f.StringVar(&compute, "compute", "local", "compute target name, or local")
 	f.StringVar(&code, "code", "", "folder to upload as the job's working directory")
 	f.StringVarP(&spec.Name, "name", "n", "", "job name (default: generated)")
 	f.StringVar(&spec.ExperimentName, "experiment-name", "", "experiment (default: the current folder's name)")
@@ -183,10 +189,16 @@ func (g *globals) submit(ctx context.Context, spec api.JobSpec, stream bool) err
 	if !stream {
 		return g.print(job, func(w io.Writer) {
 			fmt.Fprintf(w, "job %s submitted to %s: %s\n", job.Name, job.Compute, job.Status)
+			if job.RunBased {
+				fmt.Fprintf(w, "compute %s is run-based: created for this job, deleted when it ends\n", job.Compute)
+			}
 			fmt.Fprintf(w, "follow it with: trainyard job stream --name %s\n", job.Name)
 		})
 	}
 	fmt.Fprintf(g.stderr, "job %s submitted to %s\n", job.Name, job.Compute)
+	if job.RunBased {
+		fmt.Fprintf(g.stderr, "compute %s is run-based: created for this job, deleted when it ends\n", job.Compute)
+	}
 	return streamJob(ctx, c, g, job.Name)
 }
 

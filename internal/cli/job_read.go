@@ -102,7 +102,11 @@ func newJobShowCmd(g *globals) *cobra.Command {
 
 func printJob(w io.Writer, j api.Job) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "name:\t%s\ndisplay name:\t%s\nexperiment:\t%s\ncompute:\t%s\nstatus:\t%s\n", j.Name, j.DisplayName, j.ExperimentName, j.Compute, j.Status)
+	compute := j.Compute
+	if j.RunBased {
+		compute += " (run-based: created for this job, deleted when it ends)"
+	}
+	fmt.Fprintf(tw, "name:\t%s\ndisplay name:\t%s\nexperiment:\t%s\ncompute:\t%s\nstatus:\t%s\n", j.Name, j.DisplayName, j.ExperimentName, compute, j.Status)
 	if j.WaitReason != "" {
 		fmt.Fprintf(tw, "wait reason:\t%s\n", j.WaitReason)
 	}

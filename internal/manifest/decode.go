@@ -40,18 +40,47 @@ var (
 	rawMessageType  = reflect.TypeFor[json.RawMessage]()
 	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 	textType        = reflect.TypeFor[encoding.TextUnmarshaler]()
+	objectFormType  = reflect.TypeFor[objectFormer]()
 )
+
+// objectFormer is a json.Unmarshaler that takes either a scalar or the JSON object of a
+// struct, e.g. a job's compute: a name or an inline compute spec. ObjectForm returns a pointer
+// to that struct (new(ComputeSpec)); Decode checks a mapping against it key by key, so that a
+// mistake in the mapping names its own line and key path.
+type objectFormer interface{ ObjectForm() any }
+
+// objectForm returns the struct type a mapping of a value of type t is checked against.
+func objectForm(t reflect.Type) (reflect.Type, bool) {
+	if !implements(t, objectFormType) {
+		return nil, false
+	}
+	v := reflect.New(t)
+	for v.Elem().Kind() == reflect.Pointer { // a pointer type: make its target too
+		v.Elem().Set(reflect.New(v.Elem().Type().Elem()))
+		v = v.Elem()
+	}
+	of, ok := v.Interface().(objectFormer)
+	if !ok {
+		return nil, false
+	}
+	st := reflect.TypeOf(of.ObjectForm())
+	if st == nil || st.Kind() != reflect.Pointer || st.Elem().Kind() != reflect.Struct {
+		return nil, false
+	}
+	return st.Elem(), true
+}
 
 // Decode parses YAML data into v (a pointer to a struct with json tags). Unknown keys, wrong
 // types and malformed YAML are errors naming the file-relative line and the key path.
 //
 // The YAML is checked against v's type, turned into JSON and decoded with encoding/json, so
-// json.Unmarshaler types work. A number or boolean where a string is wanted becomes its literal
-// text ("version: 1" gives "1"). Fields of type any, json.RawMessage or a json.Unmarshaler accept
-// any YAML value; numbers there decode as encoding/json decodes them (float64 in an any). Aliases
-// are expanded and merge keys (<<) applied: a mapping's own keys win over merged ones, and earlier
-// merge sources over later ones. Keys the file leaves out or sets to null keep what v held, so
-// callers may preset defaults.
+// json.Unmarshaler types work; one that also has an ObjectForm method has its mappings checked
+// against the struct that method names. A number or boolean where a string is wanted becomes its
+// literal text ("version: 1" gives "1"). Fields of type any, json.RawMessage or a
+// json.Unmarshaler accept any YAML value; numbers there decode as encoding/json decodes them
+// (float64 in an any). Aliases are expanded and merge keys (<<) applied: a mapping's own keys
+// win over merged ones, and earlier merge sources over later ones. Keys the file leaves out or
+// sets to null keep what v held, so callers may preset defaults.
 //
 // User errors are *trainyard.Error with code Invalid; the first one in document order is
 // reported. Passing anything but a non-nil pointer is a programming error, reported as a plain
@@ -204,6 +233,13 @@ func (d *decoder) value(n *yaml.Node, t reflect.Type, path string) (any, error) 
 	case t == rawMessageType || t.Kind() == reflect.Interface:
 		return d.any(n, path)
 	case implements(t, unmarshalerType):
+		if st, ok := objectForm(t); ok && n.Kind == yaml.MappingNode {
+			v, err := d.object(n, line, st, path)
+			if err != nil {
+				return nil, err
+			}
+			return v, check(v, t, line, path)
+		}
 		v, err := d.any(n, path)
 		if err != nil {
 			return nil, err

@@ -114,6 +114,12 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 	if err := db.TouchAll(ctx); err != nil {
 		return err
 	}
+	// No operation stays InProgress for a compute that settled while the server was down.
+	if n, err := db.SettleOperations(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("operations settled at start", "count", n)
+	}
 	bin := cfg.AgentBinary
 	if bin == "" {
 		if bin, err = os.Executable(); err != nil {

@@ -14,9 +14,28 @@ const computeCols = `workspace, name, type, location, size, tier, min_nodes, max
 	description, tags, state, errors, created_at, modified_at, properties, secrets`
 
 // CreateCompute records c, in state Creating unless c.State says otherwise (an attached
-// target is recorded Succeeded). Its credentials are sealed. It never overwrites: an existing
-// name is a Conflict.
-func (s *DB) CreateCompute(ctx context.Context, c trainyard.ComputeTarget) (trainyard.ComputeTarget, error) {
+// target is recorded Succeeded), with its operation: a Create that ends when provisioning
+// does, or an Attach, done at once. Its credentials are sealed. It never overwrites: an
+// existing name is a Conflict.
+func (s *DB) CreateCompute(ctx context.Context, c trainyard.ComputeTarget) (trainyard.ComputeTarget, trainyard.Operation, error) {
+	var op trainyard.Operation
+	err := s.update(ctx, func(tx *sql.Tx) error {
+		var err error
+		if c, err = s.insertCompute(tx, c); err != nil {
+			return err
+		}
+		kind := trainyard.OpCreate
+		if c.Type.Attached() {
+			kind = trainyard.OpAttach
+		}
+		op, err = s.beginOp(tx, c.Workspace, c.Name, kind)
+		return err
+	})
+	return c, op, err
+}
+
+// insertCompute adds the record of c in tx; an existing name is a Conflict.
+func (s *DB) insertCompute(tx *sql.Tx, c trainyard.ComputeTarget) (trainyard.ComputeTarget, error) {
 	now := s.Now()
 	if c.State == "" {
 		c.State = trainyard.Creating
@@ -24,13 +43,10 @@ func (s *DB) CreateCompute(ctx context.Context, c trainyard.ComputeTarget) (trai
 	c.CreatedAt, c.ModifiedAt = now.UTC().Truncate(time.Millisecond), now.UTC().Truncate(time.Millisecond)
 	tags, _ := json.Marshal(nonNil(c.Tags))
 	props, sealed := s.encodeProps(c)
-	err := s.update(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO computes (`+computeCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			c.Workspace, c.Name, c.Type, c.Location, c.Size, c.Tier, c.Scale.MinNodes, c.Scale.MaxNodes,
-			int64(c.Scale.IdleTimeBeforeScaleDown/time.Second), c.Description, string(tags), c.State, "[]", ms(now), ms(now),
-			props, sealed)
-		return err
-	})
+	_, err := tx.Exec(`INSERT INTO computes (`+computeCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		c.Workspace, c.Name, c.Type, c.Location, c.Size, c.Tier, c.Scale.MinNodes, c.Scale.MaxNodes,
+		int64(c.Scale.IdleTimeBeforeScaleDown/time.Second), c.Description, string(tags), c.State, "[]", ms(now), ms(now),
+		props, sealed)
 	if isUnique(err) {
 		verb := "delete"
 		if c.Type.Attached() {
@@ -98,6 +114,7 @@ func (s *DB) scanCompute(r scanner) (trainyard.ComputeTarget, error) {
 }
 
 // SetComputeState moves a compute to state st; a non-empty errMsg is appended to its errors.
+// Its Create operation ends with it when it leaves Creating.
 func (s *DB) SetComputeState(ctx context.Context, workspace, name string, st trainyard.ProvisioningState, errMsg string) error {
 	return s.update(ctx, func(tx *sql.Tx) error {
 		var errs string
@@ -110,28 +127,35 @@ func (s *DB) SetComputeState(ctx context.Context, workspace, name string, st tra
 			b, _ := json.Marshal(append(list, errMsg))
 			errs = string(b)
 		}
-		_, err := tx.Exec(`UPDATE computes SET state = ?, errors = ?, modified_at = ? WHERE workspace = ? AND name = ?`,
-			st, errs, s.now(), workspace, name)
-		return err
+		if _, err := tx.Exec(`UPDATE computes SET state = ?, errors = ?, modified_at = ? WHERE workspace = ? AND name = ?`,
+			st, errs, s.now(), workspace, name); err != nil {
+			return err
+		}
+		return s.settleOps(tx, workspace, name)
 	})
 }
 
-// MarkComputeDeleting starts the deletion of a compute. It refuses while jobs of the compute
-// are not finished, so deleting a cluster never loses a job silently.
-func (s *DB) MarkComputeDeleting(ctx context.Context, workspace, name string) (trainyard.ComputeTarget, error) {
+// MarkComputeDeleting starts the deletion of a compute and returns its Delete operation,
+// which ends when the record goes (DeleteCompute). It refuses while jobs of the compute are
+// not finished, so deleting a cluster never loses a job silently.
+func (s *DB) MarkComputeDeleting(ctx context.Context, workspace, name string) (trainyard.ComputeTarget, trainyard.Operation, error) {
+	var op trainyard.Operation
 	c, err := s.Compute(ctx, workspace, name)
 	if err != nil {
-		return c, err
+		return c, op, err
 	}
 	err = s.update(ctx, func(tx *sql.Tx) error {
 		if err := noActiveJobs(tx, workspace, name, "delete"); err != nil {
 			return err
 		}
-		_, err = tx.Exec(`UPDATE computes SET state = ?, modified_at = ? WHERE workspace = ? AND name = ?`, trainyard.Deleting, s.now(), workspace, name)
+		if _, err := tx.Exec(`UPDATE computes SET state = ?, modified_at = ? WHERE workspace = ? AND name = ?`, trainyard.Deleting, s.now(), workspace, name); err != nil {
+			return err
+		}
+		op, err = s.beginOp(tx, c.Workspace, c.Name, trainyard.OpDelete)
 		return err
 	})
 	c.State = trainyard.Deleting
-	return c, err
+	return c, op, err
 }
 
 // noActiveJobs refuses, naming verb, while jobs of a compute are not finished.
@@ -149,28 +173,41 @@ func noActiveJobs(tx *sql.Tx, workspace, name, verb string) error {
 }
 
 // DetachCompute drops the record of an attached compute, credentials included, in one
-// transaction: nothing of it runs on this server, so it is fully gone, and its name free, when
-// this returns. It refuses while jobs of the compute are unfinished.
-func (s *DB) DetachCompute(ctx context.Context, workspace, name string) error {
-	return s.update(ctx, func(tx *sql.Tx) error {
+// transaction with its Detach operation, done at once: nothing of it runs on this server, so
+// it is fully gone, and its name free, when this returns. It refuses while jobs of the compute
+// are unfinished.
+func (s *DB) DetachCompute(ctx context.Context, workspace, name string) (trainyard.Operation, error) {
+	var op trainyard.Operation
+	err := s.update(ctx, func(tx *sql.Tx) error {
 		if err := noActiveJobs(tx, workspace, name, "detach"); err != nil {
 			return err
 		}
-		res, err := tx.Exec(`DELETE FROM computes WHERE workspace = ? AND name = ?`, workspace, name)
+		var stored string
+		err := tx.QueryRow(`SELECT name FROM computes WHERE workspace = ? AND name = ?`, workspace, name).Scan(&stored)
+		if errors.Is(err, sql.ErrNoRows) {
+			return trainyard.Errorf(trainyard.NotFound, "compute %q not found in workspace %q; list them with: trainyard compute list", name, workspace)
+		}
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return trainyard.Errorf(trainyard.NotFound, "compute %q not found in workspace %q; list them with: trainyard compute list", name, workspace)
+		if _, err := tx.Exec(`DELETE FROM computes WHERE workspace = ? AND name = ?`, workspace, name); err != nil {
+			return err
 		}
-		return nil
+		op, err = s.beginOp(tx, workspace, stored, trainyard.OpDetach)
+		return err
 	})
+	return op, err
 }
 
-// DeleteCompute drops the record of a compute whose nodes are gone; its name is free again.
+// DeleteCompute drops the record of a compute whose nodes are gone; its name is free again
+// and its Delete operation ends Succeeded.
 func (s *DB) DeleteCompute(ctx context.Context, workspace, name string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM computes WHERE workspace = ? AND name = ?`, workspace, name)
-	return err
+	return s.update(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`DELETE FROM computes WHERE workspace = ? AND name = ?`, workspace, name); err != nil {
+			return err
+		}
+		return s.settleOps(tx, workspace, name)
+	})
 }
 
 // Event is one entry of a compute's history: a scaling decision, a node's life, an error.
@@ -227,9 +264,12 @@ func (s *DB) RecentEvents(ctx context.Context, workspace, compute string, n int)
 	return s.Events(ctx, workspace, compute, after, n)
 }
 
-// UpdateCompute applies fn to a compute record in one transaction; fn may refuse.
-func (s *DB) UpdateCompute(ctx context.Context, workspace, name string, fn func(c *trainyard.ComputeTarget) error) (trainyard.ComputeTarget, error) {
+// UpdateCompute applies fn to a compute record in one transaction, fn may refuse, and records
+// the change as an operation of kind: an Update is done at once; a Start, Stop or Restart of
+// a compute instance ends when the instance is Running or Stopped (or has a fresh node).
+func (s *DB) UpdateCompute(ctx context.Context, workspace, name string, kind trainyard.OperationKind, fn func(c *trainyard.ComputeTarget) error) (trainyard.ComputeTarget, trainyard.Operation, error) {
 	var c trainyard.ComputeTarget
+	var op trainyard.Operation
 	err := s.update(ctx, func(tx *sql.Tx) error {
 		var err error
 		c, err = s.scanCompute(tx.QueryRow(`SELECT `+computeCols+` FROM computes WHERE workspace = ? AND name = ?`, workspace, name))
@@ -248,7 +288,11 @@ func (s *DB) UpdateCompute(ctx context.Context, workspace, name string, fn func(
 		_, err = tx.Exec(`UPDATE computes SET min_nodes = ?, max_nodes = ?, idle_seconds = ?, tags = ?, description = ?, properties = ?, modified_at = ?
 			WHERE workspace = ? AND name = ?`, c.Scale.MinNodes, c.Scale.MaxNodes, int64(c.Scale.IdleTimeBeforeScaleDown/time.Second),
 			string(tags), c.Description, props, ms(c.ModifiedAt), workspace, name)
+		if err != nil {
+			return err
+		}
+		op, err = s.beginOp(tx, c.Workspace, c.Name, kind)
 		return err
 	})
-	return c, err
+	return c, op, err
 }

@@ -51,12 +51,12 @@ func TestComputeCredentialsSealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := keytest.OpenSSH(false)
-	if _, err := db.CreateCompute(t.Context(), attachedVM("default", "myvm", key)); err != nil {
+	if _, _, err := db.CreateCompute(t.Context(), attachedVM("default", "myvm", key)); err != nil {
 		t.Fatalf("CreateCompute() error: %v", err)
 	}
 	cl := cluster("default", "cpu-cluster")
 	cl.SSH = &trainyard.SSHSettings{AdminUsername: "azureuser", AdminPassword: trainyard.NewSecret(canary + "-cluster"), PublicKey: "ssh-ed25519 AAAA me"}
-	if _, err := db.CreateCompute(t.Context(), cl); err != nil {
+	if _, _, err := db.CreateCompute(t.Context(), cl); err != nil {
 		t.Fatal(err)
 	}
 	keyBody := key[40:80] // a run of the key's base64, no header
@@ -91,7 +91,7 @@ func TestComputeCredentialsSealed(t *testing.T) {
 	}
 
 	// An update of other fields keeps the credentials.
-	if _, err := db.UpdateCompute(t.Context(), "default", "myvm", func(c *trainyard.ComputeTarget) error {
+	if _, _, err := db.UpdateCompute(t.Context(), "default", "myvm", trainyard.OpUpdate, func(c *trainyard.ComputeTarget) error {
 		c.Description = "the GPU box"
 		return nil
 	}); err != nil {
@@ -117,27 +117,27 @@ func TestComputeCredentialsSealed(t *testing.T) {
 func TestDetachCompute(t *testing.T) {
 	db := mustOpen(t)
 	ctx := t.Context()
-	if _, err := db.CreateCompute(ctx, attachedVM("default", "myvm", keytest.OpenSSH(false))); err != nil {
+	if _, _, err := db.CreateCompute(ctx, attachedVM("default", "myvm", keytest.OpenSSH(false))); err != nil {
 		t.Fatal(err)
 	}
 	mustJob(t, db, "default", "j1", "myvm")
-	if err := db.DetachCompute(ctx, "default", "myvm"); codeOf(err) != trainyard.Conflict {
+	if _, err := db.DetachCompute(ctx, "default", "myvm"); codeOf(err) != trainyard.Conflict {
 		t.Errorf("DetachCompute() with a queued job = %v, want Conflict", err)
 	}
 	if _, err := db.CancelJob(ctx, "default", "j1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.DetachCompute(ctx, "default", "MYVM"); err != nil {
+	if _, err := db.DetachCompute(ctx, "default", "MYVM"); err != nil {
 		t.Fatalf("DetachCompute() error: %v", err)
 	}
 	if _, err := db.Compute(ctx, "default", "myvm"); codeOf(err) != trainyard.NotFound {
 		t.Errorf("Compute() after detach = %v, want NotFound", err)
 	}
 	// The name is free at once.
-	if _, err := db.CreateCompute(ctx, attachedVM("default", "myvm", keytest.OpenSSH(false))); err != nil {
+	if _, _, err := db.CreateCompute(ctx, attachedVM("default", "myvm", keytest.OpenSSH(false))); err != nil {
 		t.Errorf("CreateCompute() after detach = %v, want the name free", err)
 	}
-	if err := db.DetachCompute(ctx, "default", "nope"); codeOf(err) != trainyard.NotFound {
+	if _, err := db.DetachCompute(ctx, "default", "nope"); codeOf(err) != trainyard.NotFound {
 		t.Errorf("DetachCompute(nope) = %v, want NotFound", err)
 	}
 }
@@ -150,7 +150,7 @@ func TestPlaceSkipsStoppedInstance(t *testing.T) {
 	in := trainyard.ComputeTarget{Workspace: "default", Name: "my-instance", Type: trainyard.TypeComputeInstance, Size: "STANDARD_DS3_V2",
 		Tier: trainyard.Dedicated, Scale: trainyard.ScaleSettings{MaxNodes: 1},
 		Instance: &trainyard.InstanceSettings{Power: trainyard.PowerRunning, IdleTimeBeforeShutdown: 30 * time.Minute}}
-	if _, err := db.CreateCompute(ctx, in); err != nil {
+	if _, _, err := db.CreateCompute(ctx, in); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.Compute(ctx, "default", "my-instance")
@@ -162,7 +162,7 @@ func TestPlaceSkipsStoppedInstance(t *testing.T) {
 	mustJob(t, db, "default", "j1", "my-instance")
 	power := func(p trainyard.PowerState) {
 		t.Helper()
-		if _, err := db.UpdateCompute(ctx, "default", "my-instance", func(c *trainyard.ComputeTarget) error {
+		if _, _, err := db.UpdateCompute(ctx, "default", "my-instance", trainyard.OpUpdate, func(c *trainyard.ComputeTarget) error {
 			c.Instance.Power = p
 			return nil
 		}); err != nil {

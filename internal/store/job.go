@@ -24,29 +24,35 @@ const jobCols = `id, workspace, name, display_name, experiment_name, description
 
 // CreateJob records a new queued job. Conflict if its name is taken in the workspace.
 func (s *DB) CreateJob(ctx context.Context, j trainyard.Job, spec string) (JobRow, error) {
-	tags, _ := json.Marshal(nonNil(j.Tags))
-	env, _ := json.Marshal(nonNil(j.Environment))
 	var id int64
 	err := s.update(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`INSERT INTO jobs (workspace, name, display_name, experiment_name, description, tags, compute,
-			command, env, snapshot, timeout_ms, instance_count, spec, status, wait_reason, created_at)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			j.Workspace, j.Name, j.DisplayName, j.ExperimentName, j.Description, string(tags), j.Compute,
-			j.Command, s.box.Seal(env), j.Snapshot, j.Timeout.Milliseconds(), j.InstanceCount, spec,
-			trainyard.JobQueued, j.WaitReason, s.now())
-		if err != nil {
-			return err
-		}
-		id, err = res.LastInsertId()
+		var err error
+		id, err = s.insertJob(tx, j, spec)
 		return err
 	})
-	if isUnique(err) {
-		return JobRow{}, trainyard.Errorf(trainyard.Conflict, "a job named %q already exists in workspace %q; job names are unique: leave name out to get a generated one", j.Name, j.Workspace)
-	}
 	if err != nil {
 		return JobRow{}, err
 	}
 	return s.JobByID(ctx, id)
+}
+
+// insertJob adds a queued job in tx and returns its ID; a taken name is a Conflict.
+func (s *DB) insertJob(tx *sql.Tx, j trainyard.Job, spec string) (int64, error) {
+	tags, _ := json.Marshal(nonNil(j.Tags))
+	env, _ := json.Marshal(nonNil(j.Environment))
+	res, err := tx.Exec(`INSERT INTO jobs (workspace, name, display_name, experiment_name, description, tags, compute,
+		command, env, snapshot, timeout_ms, instance_count, spec, status, wait_reason, created_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		j.Workspace, j.Name, j.DisplayName, j.ExperimentName, j.Description, string(tags), j.Compute,
+		j.Command, s.box.Seal(env), j.Snapshot, j.Timeout.Milliseconds(), j.InstanceCount, spec,
+		trainyard.JobQueued, j.WaitReason, s.now())
+	if isUnique(err) {
+		return 0, trainyard.Errorf(trainyard.Conflict, "a job named %q already exists in workspace %q; job names are unique: leave name out to get a generated one", j.Name, j.Workspace)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
 
 // Job returns a job by workspace and name, or NotFound.

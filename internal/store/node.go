@@ -58,8 +58,10 @@ func (s *DB) RegisterNode(ctx context.Context, nodeID, address string, port int)
 		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindNode, nodeID); err != nil {
 			return err
 		}
-		_, err = tx.Exec(`INSERT INTO tokens (hash, kind, subject, created_at) VALUES (?,?,?,?)`, HashToken(tok), KindNode, nodeID, now)
-		return err
+		if _, err = tx.Exec(`INSERT INTO tokens (hash, kind, subject, created_at) VALUES (?,?,?,?)`, HashToken(tok), KindNode, nodeID, now); err != nil {
+			return err
+		}
+		return s.settleNodeOps(tx, nodeID) // a compute instance may be up now
 	})
 	return tok, err
 }
@@ -178,8 +180,18 @@ func (s *DB) DeleteNode(ctx context.Context, id string) error {
 		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind IN (?, ?) AND subject = ?`, KindJoin, KindNode, id); err != nil {
 			return err
 		}
-		_, err := tx.Exec(`DELETE FROM nodes WHERE id = ?`, id)
-		return err
+		var ws, compute string
+		err := tx.QueryRow(`SELECT workspace, compute FROM nodes WHERE id = ?`, id).Scan(&ws, &compute)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`DELETE FROM nodes WHERE id = ?`, id); err != nil {
+			return err
+		}
+		return s.settleOps(tx, ws, compute) // a compute instance may be stopped now
 	})
 }
 

@@ -61,6 +61,19 @@ var invariants = []struct{ name, query string }{
 			WHERE j.status IN ` + onNode + `
 			AND (n.id IS NULL OR n.job_id != j.id OR n.state != '` + string(trainyard.NodeRunning) + `')`,
 	},
+	{
+		name: "create operation in progress for a compute that left Creating",
+		query: `SELECT o.id || ' compute=' || o.compute || ' state=' || coalesce(c.state, '<gone>')
+			FROM operations o LEFT JOIN computes c ON c.workspace = o.workspace AND c.name = o.compute
+			WHERE o.kind = '` + string(trainyard.OpCreate) + `' AND o.status = '` + string(trainyard.OpInProgress) + `'
+			AND (c.name IS NULL OR c.state != '` + string(trainyard.Creating) + `')`,
+	},
+	{
+		name: "delete operation in progress for a compute that is gone",
+		query: `SELECT o.id || ' compute=' || o.compute FROM operations o
+			WHERE o.kind = '` + string(trainyard.OpDelete) + `' AND o.status = '` + string(trainyard.OpInProgress) + `'
+			AND NOT EXISTS (SELECT 1 FROM computes c WHERE c.workspace = o.workspace AND c.name = o.compute)`,
+	},
 }
 
 func checkInvariants(t *testing.T, db *DB) {
@@ -219,7 +232,7 @@ func TestCreateComputeNeverOverwrites(t *testing.T) {
 	}
 	first := cluster("default", "gpu-cluster")
 	first.Tags = map[string]string{"team": "vision"}
-	created, err := db.CreateCompute(ctx, first)
+	created, _, err := db.CreateCompute(ctx, first)
 	if err != nil {
 		t.Fatalf("CreateCompute() error: %v", err)
 	}
@@ -242,7 +255,7 @@ func TestCreateComputeNeverOverwrites(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := cluster(tt.ws, tt.comp)
 			c.Size, c.Scale.MaxNodes = "STANDARD_NC6", 9 // must not reach an existing record
-			_, err := db.CreateCompute(ctx, c)
+			_, _, err := db.CreateCompute(ctx, c)
 			if got := codeOf(err); got != tt.wantCode {
 				t.Errorf("CreateCompute(%s/%s) code = %q (err %v), want %q", tt.ws, tt.comp, got, err, tt.wantCode)
 			}
@@ -274,16 +287,16 @@ func TestCreateComputeNeverOverwrites(t *testing.T) {
 func TestMarkComputeDeleting(t *testing.T) {
 	db := mustOpen(t)
 	ctx := t.Context()
-	if _, err := db.CreateCompute(ctx, cluster("default", "gpu")); err != nil {
+	if _, _, err := db.CreateCompute(ctx, cluster("default", "gpu")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.MarkComputeDeleting(ctx, "default", "nope"); codeOf(err) != trainyard.NotFound {
+	if _, _, err := db.MarkComputeDeleting(ctx, "default", "nope"); codeOf(err) != trainyard.NotFound {
 		t.Errorf("MarkComputeDeleting(nope) = %v, want not_found", err)
 	}
 	j := mustJob(t, db, "default", "train", "gpu")
 	mustJob(t, db, "default", "elsewhere", "cpu") // another compute's job does not hold it
 
-	_, err := db.MarkComputeDeleting(ctx, "default", "gpu")
+	_, _, err := db.MarkComputeDeleting(ctx, "default", "gpu")
 	if codeOf(err) != trainyard.Conflict {
 		t.Fatalf("MarkComputeDeleting() with a queued job = %v, want conflict", err)
 	}
@@ -293,7 +306,7 @@ func TestMarkComputeDeleting(t *testing.T) {
 	if _, err := db.CancelJob(ctx, "default", j.Name); err != nil {
 		t.Fatal(err)
 	}
-	c, err := db.MarkComputeDeleting(ctx, "default", "GPU")
+	c, _, err := db.MarkComputeDeleting(ctx, "default", "GPU")
 	if err != nil {
 		t.Fatalf("MarkComputeDeleting() with only finished jobs: %v", err)
 	}
