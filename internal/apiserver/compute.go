@@ -88,14 +88,7 @@ func (s *Server) createCompute(w http.ResponseWriter, r *http.Request) error {
 		s.Store.AddEvent(r.Context(), ws, c.Name, "lifecycle", "create requested")
 		s.Kick()
 	}
-	out, err := s.computeOut(r, c)
-	if err != nil {
-		return err
-	}
-	out.Operation = operationOut(op)
-	announce(w, r, op)
-	writeJSON(w, http.StatusCreated, out)
-	return nil
+	return s.writeOperation(w, r, c, op, http.StatusCreated)
 }
 
 func (s *Server) showCompute(w http.ResponseWriter, r *http.Request) error {
@@ -184,14 +177,7 @@ func (s *Server) deleteCompute(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.Store.AddEvent(r.Context(), c.Workspace, c.Name, "lifecycle", "delete requested")
 	s.Kick()
-	out, err := s.computeOut(r, c)
-	if err != nil {
-		return err
-	}
-	out.Operation = operationOut(op)
-	announce(w, r, op)
-	writeJSON(w, http.StatusAccepted, out)
-	return nil
+	return s.writeOperation(w, r, c, op, http.StatusAccepted)
 }
 
 func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {

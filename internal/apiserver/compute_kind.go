@@ -135,13 +135,6 @@ func (s *Server) powerCompute(action trainyard.InstanceAction) func(w http.Respo
 		s.Log.Info("compute instance "+string(action), "workspace", ws, "compute", c.Name)
 		s.Kick()
 		s.Notify()
-		out, err := s.computeOut(r, c)
-		if err != nil {
-			return err
-		}
-		out.Operation = operationOut(op)
-		announce(w, r, op)
-		writeJSON(w, http.StatusAccepted, out)
-		return nil
+		return s.writeOperation(w, r, c, op, http.StatusAccepted)
 	}
 }

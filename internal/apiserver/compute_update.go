@@ -96,14 +96,7 @@ func (s *Server) updateCompute(w http.ResponseWriter, r *http.Request) error {
 	s.Store.AddEvent(ctx, ws, c.Name, "lifecycle", "updated: min "+strconv.Itoa(c.Scale.MinNodes)+", max "+strconv.Itoa(c.Scale.MaxNodes)+
 		", idle time "+api.ISODuration(c.Scale.IdleTimeBeforeScaleDown))
 	s.Kick()
-	out, err := s.computeOut(r, c)
-	if err != nil {
-		return err
-	}
-	out.Operation = operationOut(op)
-	announce(w, r, op)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return s.writeOperation(w, r, c, op, http.StatusOK)
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {

@@ -47,3 +47,16 @@ func operationOut(op trainyard.Operation) *api.Operation {
 	}
 	return out
 }
+
+// writeOperation answers a call that started op on compute c: the compute, with the operation
+// in its body and its URL in the headers.
+func (s *Server) writeOperation(w http.ResponseWriter, r *http.Request, c trainyard.ComputeTarget, op trainyard.Operation, status int) error {
+	out, err := s.computeOut(r, c)
+	if err != nil {
+		return err
+	}
+	out.Operation = operationOut(op)
+	announce(w, r, op)
+	writeJSON(w, status, out)
+	return nil
+}

@@ -23,6 +23,20 @@ func nameFlag(cmd *cobra.Command, name *string) {
 	cmd.Flags().StringVarP(name, "name", "n", "", "job name")
 }
 
+// named makes the RunE of a command that acts on one job: it checks --name and makes a client.
+func (g *globals) named(name *string, fn func(ctx context.Context, c *api.Client, name string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := needName(*name); err != nil {
+			return err
+		}
+		c, err := g.client()
+		if err != nil {
+			return err
+		}
+		return fn(cmd.Context(), c, *name)
+	}
+}
+
 func needName(name string) error {
 	if name == "" {
 		return UsageError{errors.New("--name is required (list jobs with: trainyard job list)")}
@@ -81,20 +95,13 @@ func newJobShowCmd(g *globals) *cobra.Command {
 	var name string
 	cmd := &cobra.Command{
 		Use: "show", Short: "Show a job, its status, wait reason and latest metrics", Example: "  trainyard job show --name keen_otter_4fa1c2", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needName(name); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			j, err := c.Job(cmd.Context(), g.ws(), name)
+		RunE: g.named(&name, func(ctx context.Context, c *api.Client, name string) error {
+			j, err := c.Job(ctx, g.ws(), name)
 			if err != nil {
 				return err
 			}
 			return g.print(j, func(w io.Writer) { printJob(w, j) })
-		},
+		}),
 	}
 	nameFlag(cmd, &name)
 	return cmd
@@ -147,16 +154,9 @@ func newJobStreamCmd(g *globals) *cobra.Command {
 		Long:    "Print the job's user_logs/std_log.txt as it grows, then its final status and metrics. Exits 1 if the job did not complete.",
 		Example: "  trainyard job stream --name keen_otter_4fa1c2",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needName(name); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			return streamJob(cmd.Context(), c, g, name)
-		},
+		RunE: g.named(&name, func(ctx context.Context, c *api.Client, name string) error {
+			return streamJob(ctx, c, g, name)
+		}),
 	}
 	nameFlag(cmd, &name)
 	return cmd
@@ -222,20 +222,13 @@ func newJobCancelCmd(g *globals) *cobra.Command {
 	var name string
 	cmd := &cobra.Command{
 		Use: "cancel", Short: "Cancel a job", Example: "  trainyard job cancel --name keen_otter_4fa1c2", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needName(name); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			j, err := c.CancelJob(cmd.Context(), g.ws(), name)
+		RunE: g.named(&name, func(ctx context.Context, c *api.Client, name string) error {
+			j, err := c.CancelJob(ctx, g.ws(), name)
 			if err != nil {
 				return err
 			}
 			return g.print(j, func(w io.Writer) { fmt.Fprintf(w, "job %s: %s\n", j.Name, j.Status) })
-		},
+		}),
 	}
 	nameFlag(cmd, &name)
 	return cmd
@@ -245,15 +238,8 @@ func newJobMetricsCmd(g *globals) *cobra.Command {
 	var name string
 	cmd := &cobra.Command{
 		Use: "metrics", Short: "Print the metric series a job logged", Example: "  trainyard job metrics --name keen_otter_4fa1c2 -o json", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needName(name); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ms, err := c.Metrics(cmd.Context(), g.ws(), name)
+		RunE: g.named(&name, func(ctx context.Context, c *api.Client, name string) error {
+			ms, err := c.Metrics(ctx, g.ws(), name)
 			if err != nil {
 				return err
 			}
@@ -269,7 +255,7 @@ func newJobMetricsCmd(g *globals) *cobra.Command {
 				}
 				tw.Flush()
 			})
-		},
+		}),
 	}
 	nameFlag(cmd, &name)
 	return cmd
@@ -283,14 +269,7 @@ func newJobDownloadCmd(g *globals) *cobra.Command {
 		Long:    "Download a job's outputs to PATH/NAME/outputs/ and its log to PATH/NAME/user_logs/std_log.txt.",
 		Example: "  trainyard job download --name keen_otter_4fa1c2 --download-path ./results",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needName(name); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
+		RunE: g.named(&name, func(ctx context.Context, c *api.Client, name string) error {
 			dir := filepath.Join(path, name)
 			logs := filepath.Join(dir, "user_logs")
 			if err := os.MkdirAll(logs, 0o755); err != nil {
@@ -298,7 +277,7 @@ func newJobDownloadCmd(g *globals) *cobra.Command {
 			}
 			var log []byte
 			for {
-				chunk, err := c.Logs(cmd.Context(), g.ws(), name, int64(len(log)), 0)
+				chunk, err := c.Logs(ctx, g.ws(), name, int64(len(log)), 0)
 				if err != nil {
 					return err
 				}
@@ -311,7 +290,7 @@ func newJobDownloadCmd(g *globals) *cobra.Command {
 				return err
 			}
 			out := filepath.Join(dir, "outputs")
-			body, err := c.Outputs(cmd.Context(), g.ws(), name)
+			body, err := c.Outputs(ctx, g.ws(), name)
 			switch {
 			case api.IsNotFound(err):
 				fmt.Fprintf(g.stderr, "job %s has no outputs\n", name)
@@ -326,7 +305,7 @@ func newJobDownloadCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.stdout, "downloaded job %s to %s\n", name, dir)
 			return nil
-		},
+		}),
 	}
 	nameFlag(cmd, &name)
 	cmd.Flags().StringVarP(&path, "download-path", "p", ".", "folder to download into")
