@@ -34,9 +34,10 @@ func newComputeCmd(g *globals) *cobra.Command {
 }
 
 func newComputeCreateCmd(g *globals) *cobra.Command {
-	var file, idle string
+	var file string
+	var scale scaleFlags
 	var sets, tags []string
-	var min, max, idleShutdown int
+	var idleShutdown int
 	var noWait bool
 	spec := api.ComputeSpec{}
 	cmd := &cobra.Command{
@@ -89,18 +90,8 @@ nodes are ready ("2 of 4 nodes ready"); a failed create exits 1 with its error c
 			if f.Changed("vm-priority") {
 				spec.Tier = flagString(f, "vm-priority")
 			}
-			if f.Changed("min-instances") {
-				spec.MinInstances = &min
-			}
-			if f.Changed("max-instances") {
-				spec.MaxInstances = &max
-			}
-			if f.Changed("idle-time-before-scale-down") {
-				d, err := api.ParseDuration(idle)
-				if err != nil {
-					return UsageError{fmt.Errorf("--idle-time-before-scale-down: %w", err)}
-				}
-				spec.IdleTimeBeforeScaleDown = &api.Seconds{Duration: d}
+			if err := scale.apply(f, &spec.MinInstances, &spec.MaxInstances, &spec.IdleTimeBeforeScaleDown); err != nil {
+				return err
 			}
 			if f.Changed("idle-time-before-shutdown-minutes") {
 				spec.IdleTimeBeforeShutdownMinutes = &idleShutdown
@@ -158,9 +149,7 @@ nodes are ready ("2 of 4 nodes ready"); a failed create exits 1 with its error c
 	f.StringP("name", "n", "", "name: "+trainyard.ComputeNameRule)
 	f.StringP("type", "t", "", "amlcompute (alias: cluster) or computeinstance (alias: instance)")
 	f.String("size", "", "VM size, see 'trainyard compute list-sizes' (default "+trainyard.DefaultSize+")")
-	f.IntVar(&min, "min-instances", 0, "nodes kept even when idle")
-	f.IntVar(&max, "max-instances", trainyard.DefaultMaxNodes, "most nodes the cluster grows to")
-	f.StringVar(&idle, "idle-time-before-scale-down", "", "seconds (or ISO-8601 like PT2M) a node may sit idle before release (default 120)")
+	scale.register(f, trainyard.DefaultMaxNodes, " (default 120)")
 	f.String("tier", "", "dedicated or low_priority")
 	f.String("vm-priority", "", "dedicated or lowpriority (v1 spelling of --tier)")
 	f.String("location", "", "a location of the server's config (default: local)")

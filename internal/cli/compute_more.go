@@ -12,8 +12,8 @@ import (
 )
 
 func newComputeUpdateCmd(g *globals) *cobra.Command {
-	var name, idle, description string
-	var min, max int
+	var name, description string
+	var scale scaleFlags
 	var tags []string
 	var noWait bool
 	cmd := &cobra.Command{
@@ -30,18 +30,8 @@ compute and create it again to change them.`,
 			}
 			f := cmd.Flags()
 			var u api.ComputeUpdate
-			if f.Changed("min-instances") {
-				u.MinInstances = &min
-			}
-			if f.Changed("max-instances") {
-				u.MaxInstances = &max
-			}
-			if f.Changed("idle-time-before-scale-down") {
-				d, err := api.ParseDuration(idle)
-				if err != nil {
-					return UsageError{fmt.Errorf("--idle-time-before-scale-down: %w", err)}
-				}
-				u.IdleTimeBeforeScaleDown = &api.Seconds{Duration: d}
+			if err := scale.apply(f, &u.MinInstances, &u.MaxInstances, &u.IdleTimeBeforeScaleDown); err != nil {
+				return err
 			}
 			if f.Changed("description") {
 				u.Description = &description
@@ -80,9 +70,7 @@ compute and create it again to change them.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&name, "name", "n", "", "compute name")
-	f.IntVar(&min, "min-instances", 0, "nodes kept even when idle")
-	f.IntVar(&max, "max-instances", 0, "most nodes the cluster grows to")
-	f.StringVar(&idle, "idle-time-before-scale-down", "", "seconds (or ISO-8601 like PT2M) a node may sit idle before release")
+	scale.register(f, 0, "")
 	f.StringVar(&description, "description", "", "free text")
 	f.StringArrayVar(&tags, "tags", nil, "key=value tags (replace all tags)")
 	f.BoolVar(&noWait, "no-wait", false, "print the operation's ID instead of waiting for it")

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/trainyard/trainyard/api"
+
 	"github.com/spf13/pflag"
 )
 
@@ -23,4 +25,34 @@ func keyValues(flag string, pairs []string) (map[string]string, error) {
 		m[k] = v
 	}
 	return m, nil
+}
+
+// scaleFlags are a cluster's scale settings on the command line (create and update).
+type scaleFlags struct {
+	min, max int
+	idle     string
+}
+
+func (s *scaleFlags) register(f *pflag.FlagSet, defaultMax int, idleNote string) {
+	f.IntVar(&s.min, "min-instances", 0, "nodes kept even when idle")
+	f.IntVar(&s.max, "max-instances", defaultMax, "most nodes the cluster grows to")
+	f.StringVar(&s.idle, "idle-time-before-scale-down", "", "seconds (or ISO-8601 like PT2M) a node may sit idle before release"+idleNote)
+}
+
+// apply sets the settings given on the command line, leaving the others alone.
+func (s *scaleFlags) apply(f *pflag.FlagSet, min, max **int, idle **api.Seconds) error {
+	if f.Changed("min-instances") {
+		*min = &s.min
+	}
+	if f.Changed("max-instances") {
+		*max = &s.max
+	}
+	if f.Changed("idle-time-before-scale-down") {
+		d, err := api.ParseDuration(s.idle)
+		if err != nil {
+			return UsageError{fmt.Errorf("--idle-time-before-scale-down: %w", err)}
+		}
+		*idle = &api.Seconds{Duration: d}
+	}
+	return nil
 }
