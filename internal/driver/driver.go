@@ -27,6 +27,18 @@ type TaskSpec struct {
 	// agent running as root runs jobs as an unprivileged user, so a job cannot read the
 	// server's tokens and keys.
 	User *User
+
+	// Image, when set, runs the task in a container of that image: the docker driver's work.
+	// The process driver refuses a spec with an image.
+	Image string
+	// ShmSize is the size of the container's /dev/shm in bytes; 0 keeps the default (2 GiB).
+	ShmSize int64
+	// DockerArgs are extra `docker run` options, as the job gave them; dockerargs.Parse
+	// checked them when the job was submitted.
+	DockerArgs string
+	// ReadOnly are host folders a container sees at the same path, read-only (the Python
+	// helper on PYTHONPATH). Dir is mounted read-write at its own path.
+	ReadOnly []string
 }
 
 // User is an account on the node.

@@ -54,6 +54,9 @@ func (d *Driver) Start(ctx context.Context, spec driver.TaskSpec) (driver.Task, 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("process: start %s: %w", spec.ID, err)
 	}
+	if spec.Image != "" {
+		return nil, fmt.Errorf("process: start %s: the task asks for image %s, which runs on the docker driver", spec.ID, spec.Image)
+	}
 	cmd, stateDir, err := d.command(spec)
 	if err != nil {
 		return nil, fmt.Errorf("process: start %s: %w", spec.ID, err)
