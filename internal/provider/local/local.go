@@ -72,7 +72,8 @@ func (p *Provider) Create(ctx context.Context, tmpl provider.Template) (provider
 		args = append(args, "--jobs-dir", filepath.Join(p.JobsRoot, tmpl.NodeID))
 	}
 	cmd := exec.Command(p.Binary, args...)
-	cmd.Env = append(os.Environ(), "TRAINYARD_JOIN_TOKEN="+tmpl.JoinToken, "TRAINYARD_NODE_VCPUS="+strconv.Itoa(tmpl.VCPUs))
+	cmd.Env = append(os.Environ(), "TRAINYARD_JOIN_TOKEN="+tmpl.JoinToken, "TRAINYARD_NODE_VCPUS="+strconv.Itoa(tmpl.VCPUs),
+		"TRAINYARD_NODE_MEMORY_GIB="+strconv.FormatFloat(tmpl.MemoryGiB, 'f', -1, 64), "TRAINYARD_NODE_GPUS="+strconv.Itoa(tmpl.GPUs))
 	cmd.Env = slicesWithout(cmd.Env, "TRAINYARD_TOKEN=")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
