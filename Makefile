@@ -6,10 +6,17 @@ BIN := bin/trainyard
 TRAINYARD_CORPUS ?= $(firstword $(wildcard $(CURDIR)/../shared/corpus /work/shared/corpus))
 export TRAINYARD_CORPUS
 
-.PHONY: build demo test test-go test-e2e test-python vet clean
+.PHONY: build demo images test test-go test-e2e test-python vet clean
 
+# Static, so that docker-provider nodes can run the server's own binary in any image.
 build:
-	$(GO) build -o $(BIN) ./cmd/trainyard
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/trainyard
+
+# The base image of docker-provider nodes and of the container tests, made from Debian's
+# mirror (no registry); kept once made. Starts a Docker engine first if none answers.
+images:
+	scripts/dockerd.sh
+	scripts/images.sh
 
 demo: build
 	scripts/demo.sh
@@ -18,9 +25,11 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt would change the files above"; exit 1; }
 
+# The container suites need a Docker engine: in make test, a missing one is a failure.
 test: vet
 	scripts/deps.sh
-	$(MAKE) test-go test-python test-e2e
+	$(MAKE) images
+	TRAINYARD_REQUIRE_DOCKER=1 $(MAKE) test-go test-python test-e2e
 
 test-go:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)

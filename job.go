@@ -8,7 +8,7 @@ type JobStatus string
 const (
 	JobStarting        JobStatus = "Starting"        // accepted
 	JobQueued          JobStatus = "Queued"          // waiting for a node; WaitReason says why
-	JobPreparing       JobStatus = "Preparing"       // placed on a node, code being unpacked
+	JobPreparing       JobStatus = "Preparing"       // its image is being built (no node yet), or it is placed on a node and its code unpacked
 	JobRunning         JobStatus = "Running"         // the command runs
 	JobFinalizing      JobStatus = "Finalizing"      // the command ended, outputs are uploaded
 	JobCancelRequested JobStatus = "CancelRequested" // cancel asked, the node is stopping it
@@ -35,9 +35,9 @@ func (s JobStatus) CanBecome(next JobStatus) bool {
 	}
 	switch next {
 	case JobQueued:
-		return s == JobStarting
+		return s == JobStarting || s == JobPreparing // the image is ready
 	case JobPreparing:
-		return s == JobQueued
+		return s == JobStarting || s == JobQueued
 	case JobRunning:
 		return s == JobPreparing
 	case JobFinalizing:
@@ -58,6 +58,7 @@ const (
 	WaitNodesBusy       = "NodesBusy"       // the cluster is at max and every node is busy
 	WaitComputeFailed   = "ComputeFailed"   // the target is in Failed state
 	WaitLocalBusy       = "LocalBusy"       // the server's own machine runs other jobs
+	WaitBuildingImage   = "BuildingImage"   // (Preparing) the environment's image is being built
 )
 
 // Job is one command job of a workspace.
@@ -75,6 +76,14 @@ type Job struct {
 	Snapshot      string // content hash of the code snapshot, empty without code
 	Timeout       time.Duration
 	InstanceCount int
+
+	// The container the command runs in; Image empty runs it as a process on the node.
+	EnvironmentRef string // NAME:VERSION of its environment
+	Image          string
+	ShmSize        int64 // bytes; 0 is the default, 2 GiB
+	DockerArgs     string
+	// BuildLog names the image build the job waited for, whose log leads the job's logs.
+	BuildLog string
 
 	Status     JobStatus
 	WaitReason string
@@ -101,4 +110,6 @@ const (
 	ErrSystem     = "SystemError"
 	// ErrComputeFailed: the run-based cluster created for the job failed to provision.
 	ErrComputeFailed = "ComputeFailed"
+	// ErrEnvironmentBuildFailed: the image of the job's environment could not be built.
+	ErrEnvironmentBuildFailed = "EnvironmentBuildFailed"
 )

@@ -39,6 +39,10 @@ type Assignment struct {
 	TimeoutMS   int64             `json:"timeout_ms,omitempty"`
 	RunToken    string            `json:"run_token"`
 	Outputs     []string          `json:"outputs,omitempty"`
+	// Image, when set, runs the command in a container of that image on the node's engine.
+	Image      string `json:"image,omitempty"`
+	ShmSize    int64  `json:"shm_size,omitempty"`
+	DockerArgs string `json:"docker_args,omitempty"`
 }
 
 // StatusRequest reports a job's progress on its node: Running or Finalizing.

@@ -299,3 +299,27 @@ func (c *Client) Operation(ctx context.Context, id string) (Operation, error) {
 	err := c.Do(ctx, "GET", "/v1/operations/"+url.PathEscape(id), nil, &out)
 	return out, err
 }
+
+// CreateEnvironment registers an environment version.
+func (c *Client) CreateEnvironment(ctx context.Context, workspace string, spec EnvironmentSpec) (Environment, error) {
+	var out Environment
+	err := c.Do(ctx, "POST", ws(workspace)+"/environments", spec, &out)
+	return out, err
+}
+
+// Environment returns one version of an environment; version "" is the latest.
+func (c *Client) Environment(ctx context.Context, workspace, name, version string) (Environment, error) {
+	if version == "" {
+		version = "latest"
+	}
+	var out Environment
+	err := c.Do(ctx, "GET", ws(workspace)+"/environments/"+url.PathEscape(name)+"/versions/"+url.PathEscape(version), nil, &out)
+	return out, err
+}
+
+// Environments lists the latest version of each environment, or every version of name.
+func (c *Client) Environments(ctx context.Context, workspace, name string) ([]Environment, error) {
+	var out struct{ Value []Environment }
+	err := c.Do(ctx, "GET", ws(workspace)+"/environments?name="+url.QueryEscape(name), nil, &out)
+	return out.Value, err
+}

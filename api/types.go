@@ -307,6 +307,12 @@ type Job struct {
 	StartedAt            *time.Time         `json:"startedAt,omitempty"`
 	EndedAt              *time.Time         `json:"endedAt,omitempty"`
 	Metrics              map[string]float64 `json:"metrics,omitempty"`
+	// The container the job runs in: its environment, image, /dev/shm size and extra
+	// docker run options. Absent for jobs that run as processes.
+	Environment string `json:"environment,omitempty"`
+	Image       string `json:"image,omitempty"`
+	ShmSize     string `json:"shmSize,omitempty"`
+	DockerArgs  string `json:"dockerArgs,omitempty"`
 }
 
 // JobError says why a job failed.

@@ -77,6 +77,8 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	build := exec.Command("go", "build", "-o", filepath.Join(dir, "trainyard"), "./cmd/trainyard")
 	build.Dir = root
+	// Static, so that docker-provider nodes run it in any image.
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build trainyard:", err)
@@ -94,8 +96,11 @@ func TestScripts(t *testing.T) {
 		Dir:   "testdata",
 		Setup: setup,
 		Condition: func(cond string) (bool, error) {
-			if cond == "root" {
+			switch cond {
+			case "root":
 				return os.Geteuid() == 0, nil
+			case "docker":
+				return dockerReady()
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -226,6 +231,7 @@ func killAll(st *state) {
 		syscall.Kill(-st.server.Process.Pid, syscall.SIGKILL)
 		<-st.exited
 	}
+	removeContainers(st.work)
 	for range 3 { // again, in case something started while the others were killed
 		pids := processesUnder(st.work)
 		if len(pids) == 0 {

@@ -113,6 +113,7 @@ it; you rarely run it by hand.`,
 				return err
 			}
 			cfg.Driver = process.New()
+			cfg.Containers = server.ContainerDriver(cmd.Context(), cfg.NodeID, log)
 			cfg.Log = log
 			err = agent.New(cfg).Run(cmd.Context())
 			if errors.Is(err, agent.ErrReleased) {

@@ -36,7 +36,10 @@ type Config struct {
 	// must be able to reach it, so it may lie outside a private WorkDir.
 	JobsDir string
 	Address string
-	Driver  driver.Driver
+	Driver  driver.Driver // runs jobs as processes
+	// Containers runs jobs whose assignment names an image; nil when the node has no
+	// Docker engine, and such jobs then fail saying so.
+	Containers driver.Driver
 	// HelperDir holds the Python helper put on the jobs' PYTHONPATH; empty for none.
 	HelperDir string
 	// User is the account jobs run as; nil runs them as the agent's own. See RunAs.
@@ -210,7 +213,12 @@ func (a *Agent) reattach(ctx context.Context) {
 			continue
 		}
 		r := &run{a: a, as: as, dir: filepath.Dir(p)}
-		task, err := a.cfg.Driver.Reattach(ctx, r.taskSpec())
+		d, err := r.driver()
+		if err != nil {
+			a.log.Warn("cannot re-attach job", "job_id", as.JobID, "err", err)
+			continue
+		}
+		task, err := d.Reattach(ctx, r.taskSpec())
 		if err != nil && !errors.Is(err, driver.ErrNotFound) {
 			a.log.Warn("cannot re-attach job", "job_id", as.JobID, "err", err)
 			continue

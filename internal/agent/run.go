@@ -64,8 +64,24 @@ func (r *run) taskSpec() driver.TaskSpec {
 		}
 		env["PYTHONPATH"] = h
 	}
-	return driver.TaskSpec{ID: jobDirName(r.as.JobID), Command: r.as.Command, Dir: r.codeDir(), Env: env,
-		LogPath: r.logPath(), StateDir: filepath.Join(r.dir, "task"), User: r.a.cfg.User}
+	spec := driver.TaskSpec{ID: jobDirName(r.as.JobID), Command: r.as.Command, Dir: r.codeDir(), Env: env,
+		LogPath: r.logPath(), StateDir: filepath.Join(r.dir, "task"), User: r.a.cfg.User,
+		Image: r.as.Image, ShmSize: r.as.ShmSize, DockerArgs: r.as.DockerArgs}
+	if h := r.a.cfg.HelperDir; h != "" && spec.Image != "" {
+		spec.ReadOnly = []string{h}
+	}
+	return spec
+}
+
+// driver is the driver of the job: containers for a job with an image, else processes.
+func (r *run) driver() (driver.Driver, error) {
+	if r.as.Image == "" {
+		return r.a.cfg.Driver, nil
+	}
+	if r.a.cfg.Containers == nil {
+		return nil, fmt.Errorf("node %s has no Docker engine, so it cannot run the job's image %s; run dockerd on the node, or submit the job without an environment", r.a.cfg.NodeID, r.as.Image)
+	}
+	return r.a.cfg.Containers, nil
 }
 
 // execute runs the job to its end and reports it. When ctx ends first (the agent is stopping),
@@ -165,7 +181,11 @@ func (r *run) prepareAndStart(ctx context.Context) (driver.Task, error) {
 			return nil, fmt.Errorf("give the code folder to %s: %w", u.Name, err)
 		}
 	}
-	return r.a.cfg.Driver.Start(ctx, r.taskSpec())
+	d, err := r.driver()
+	if err != nil {
+		return nil, err
+	}
+	return d.Start(ctx, r.taskSpec())
 }
 
 func (r *run) fetchCode(ctx context.Context) error {

@@ -106,7 +106,7 @@ func (s *Server) syncOnce(r *http.Request, nodeID string, running []int64) (api.
 	resp.Assignment = &api.Assignment{
 		JobID: j.ID, Workspace: j.Workspace, Name: j.Name, Command: j.Command, Env: j.Environment,
 		HasSnapshot: j.Snapshot != "", TimeoutMS: j.Timeout.Milliseconds(), RunToken: a.RunToken,
-		Outputs: outputNames(j),
+		Outputs: outputNames(j), Image: j.Image, ShmSize: j.ShmSize, DockerArgs: j.DockerArgs,
 	}
 	return resp, nil
 }

@@ -13,11 +13,15 @@ import (
 
 	"github.com/trainyard/trainyard"
 	"github.com/trainyard/trainyard/api"
+	"github.com/trainyard/trainyard/internal/store"
 )
 
 // maxSnapshotBytes bounds an uploaded code snapshot (SPEC §3.7: 300 MB of code; compressed it
 // is smaller).
 const maxSnapshotBytes = 300 << 20
+
+// SnapshotPath is where an uploaded snapshot (code, or a build context) lies.
+func (s *Server) SnapshotPath(id string) string { return s.snapshotPath(id) }
 
 func (s *Server) snapshotPath(id string) string {
 	return filepath.Join(s.DataDir, "snapshots", id+".tar.gz")
@@ -29,6 +33,11 @@ func (s *Server) jobDir(id int64) string {
 
 func (s *Server) logPath(id int64) string {
 	return filepath.Join(s.jobDir(id), "user_logs", "std_log.txt")
+}
+
+// BuildLogPath is where the image builder writes the log of build name.
+func BuildLogPath(dataDir, name string) string {
+	return filepath.Join(dataDir, "builds", name+".log")
 }
 
 func (s *Server) outputsPath(id int64) string {
@@ -100,9 +109,16 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		data, err := readAt(s.logPath(j.ID), offset, maxLogRead)
+		data, err := s.readJobLog(j, offset)
 		if err != nil {
 			return err
+		}
+		building := j.Status == trainyard.JobPreparing && j.Node == ""
+		if building {
+			// The builder does not signal each line it writes: look again soon.
+			if soon := time.Now().Add(time.Second); soon.Before(deadline) {
+				deadline = soon
+			}
 		}
 		if len(data) > 0 || j.Status.Terminal() || time.Now().After(deadline) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -117,6 +133,27 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
+}
+
+// readJobLog reads a job's log from offset. The log of the image build the job waited for,
+// if any, comes first: it is complete before the job's command writes a byte, so offsets into
+// the whole never change meaning.
+func (s *Server) readJobLog(j store.JobRow, offset int64) ([]byte, error) {
+	if j.BuildLog != "" {
+		build := BuildLogPath(s.DataDir, j.BuildLog)
+		data, err := readAt(build, offset, maxLogRead)
+		if err != nil || len(data) > 0 || j.Status == trainyard.JobPreparing && j.Node == "" {
+			return data, err
+		}
+		fi, err := os.Stat(build)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		if err == nil {
+			offset = max(0, offset-fi.Size())
+		}
+	}
+	return readAt(s.logPath(j.ID), offset, maxLogRead)
 }
 
 func readAt(path string, offset int64, max int) ([]byte, error) {

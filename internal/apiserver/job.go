@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -48,6 +49,13 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	if j.WaitReason, err = s.admit(r, j, run); err != nil {
 		return err
 	}
+	build, err := s.jobEnvironment(ctx, spec, &j, validate)
+	if err != nil {
+		return err
+	}
+	if build {
+		j.Status, j.WaitReason = trainyard.JobPreparing, fmt.Sprintf("%s: image %s of environment %s", trainyard.WaitBuildingImage, j.Image, j.EnvironmentRef)
+	}
 	if validate {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -69,6 +77,9 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.Log.Info("job queued", "workspace", ws, "job", row.Name, "compute", row.Compute, "run_based", run != nil)
 	s.Kick()
+	if build && s.Build != nil {
+		s.Build()
+	}
 	s.Notify()
 	writeJSON(w, http.StatusCreated, s.jobOut(row, nil))
 	return nil
@@ -233,8 +244,12 @@ func (s *Server) jobOut(j store.JobRow, ms []store.Metric) api.Job {
 		EnvironmentVariables: slices.Sorted(maps.Keys(j.Environment)), InstanceCount: j.InstanceCount,
 		Status: string(j.Status), WaitReason: j.WaitReason, Node: j.Node, ExitCode: j.ExitCode, CreatedAt: j.CreatedAt,
 	}
-	if j.Status != trainyard.JobQueued {
+	if j.Status != trainyard.JobQueued && (j.Status != trainyard.JobPreparing || j.Node != "") {
 		out.WaitReason = ""
+	}
+	if j.Image != "" {
+		out.Environment, out.Image, out.DockerArgs = j.EnvironmentRef, j.Image, j.DockerArgs
+		out.ShmSize = sizeText(cmp.Or(j.ShmSize, defaultShmSize))
 	}
 	if j.Timeout > 0 {
 		out.Timeout = api.ISODuration(j.Timeout)
@@ -255,4 +270,20 @@ func (s *Server) jobOut(j store.JobRow, ms []store.Metric) api.Job {
 		}
 	}
 	return out
+}
+
+// defaultShmSize is the /dev/shm of a container job that sets none, as in the reference system.
+const defaultShmSize = 2 << 30
+
+// sizeText writes bytes as docker does sizes: 2g, 512m, 64k, or bytes.
+func sizeText(n int64) string {
+	for _, u := range []struct {
+		shift uint
+		unit  string
+	}{{30, "g"}, {20, "m"}, {10, "k"}} {
+		if n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.unit
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }

@@ -51,9 +51,6 @@ func jobFromSpec(workspace string, spec api.JobSpec) (trainyard.Job, error) {
 			j.Compute = string(trainyard.TypeLocal)
 		}
 	}
-	if spec.Environment != nil {
-		return j, trainyard.Errorf(trainyard.Invalid, "environment: jobs run as processes on the node for now, and container environments are not supported yet; remove the environment key")
-	}
 	for _, k := range []struct {
 		key string
 		set bool
@@ -69,8 +66,8 @@ func jobFromSpec(workspace string, spec api.JobSpec) (trainyard.Job, error) {
 		if res.InstanceCount < 0 || res.InstanceCount > 1 {
 			return j, trainyard.Errorf(trainyard.Invalid, "resources.instance_count %d: only single-node jobs (1) are supported for now", res.InstanceCount)
 		}
-		if res.InstanceType != "" || res.ShmSize != "" || res.DockerArgs != "" {
-			return j, trainyard.Errorf(trainyard.Invalid, "resources: instance_type, shm_size and docker_args apply to container jobs, which are not supported yet; remove them")
+		if res.InstanceType != "" {
+			return j, trainyard.Errorf(trainyard.Invalid, "resources.instance_type applies to Kubernetes targets, which are not supported yet; remove it")
 		}
 	}
 	if spec.Limits != nil && spec.Limits.Timeout != nil {

@@ -47,6 +47,9 @@ func (s *Server) routes() []route {
 		{"PUT", "/v1/workspaces/{ws}/locations/{loc}/quotas", authUser, s.setQuota},
 
 		{"POST", "/v1/workspaces/{ws}/snapshots", authUser, s.uploadSnapshot},
+		{"GET", "/v1/workspaces/{ws}/environments", authUser, s.listEnvironments}, // ?name= lists its versions
+		{"POST", "/v1/workspaces/{ws}/environments", authUser, s.createEnvironment},
+		{"GET", "/v1/workspaces/{ws}/environments/{name}/versions/{version}", authUser, s.showEnvironment}, // version "latest" is the newest
 		{"GET", "/v1/workspaces/{ws}/jobs", authUser, s.listJobs},
 		{"POST", "/v1/workspaces/{ws}/jobs", authUser, s.createJob},
 		{"GET", "/v1/workspaces/{ws}/jobs/{name}", authUser, s.showJob},

@@ -23,7 +23,10 @@ type Server struct {
 	DefaultLocation string
 	Quota           *quota.Ledger
 	Kick            func() // asks the autoscaler for a pass soon
-	Log             *slog.Logger
+	// Images is the Docker engine's image store; nil when the server has none.
+	Images Images
+	Build  func() // asks the image builder for a pass soon; nil without an engine
+	Log    *slog.Logger
 
 	changed *signal
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -329,13 +330,17 @@ func printCompute(w io.Writer, c api.Compute) {
 
 func printNodes(w io.Writer, nodes []api.Node) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tSTATE\tADDRESS\tJOB\tIDLE")
+	fmt.Fprintln(tw, "NODE\tADDRESS\tPORT\tSTATE\tJOB\tIDLE")
 	for _, n := range nodes {
 		idle := "-"
 		if n.State == string(trainyard.NodeIdle) {
 			idle = (time.Duration(n.IdleSeconds) * time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.ID, n.State, n.Address, firstOf(n.RunID, "-"), idle)
+		port := "-"
+		if n.Port > 0 {
+			port = strconv.Itoa(n.Port)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, firstOf(n.Address, "-"), port, n.State, firstOf(n.RunID, "-"), idle)
 	}
 	tw.Flush()
 }

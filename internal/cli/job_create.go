@@ -85,7 +85,7 @@ server creates a cluster for it alone and deletes it when the job ends.`,
 			if spec.Code != "" && !filepath.IsAbs(spec.Code) {
 				spec.Code = filepath.Join(base, spec.Code)
 			}
-			return g.submit(cmd.Context(), spec, stream)
+			return g.submit(cmd.Context(), spec, base, stream)
 		},
 	}
 	f := cmd.Flags()
@@ -98,14 +98,15 @@ server creates a cluster for it alone and deletes it when the job ends.`,
 
 func newJobSubmitCmd(g *globals) *cobra.Command {
 	var spec api.JobSpec
-	var compute, code, timeout string
+	var compute, code, timeout, environment string
 	var envs []string
 	var stream bool
 	cmd := &cobra.Command{
 		Use:   "submit [flags] -- COMMAND [ARG...]",
 		Short: "Submit a command as a job, without a YAML file",
 		Example: `  trainyard job submit --compute cpu-cluster --code examples/digits --stream -- python3 train.py --epochs 5
-  trainyard job submit --compute local -- nvidia-smi`,
+  trainyard job submit --compute local -- nvidia-smi
+  trainyard job submit --compute cpu-cluster --environment train-env@latest -- python3 -c 'import torch'`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec.Command = shellJoin(args)
@@ -127,16 +128,20 @@ func newJobSubmitCmd(g *globals) *cobra.Command {
 				}
 				spec.Limits = &api.Limits{Timeout: &api.Seconds{Duration: d}}
 			}
+			if environment != "" {
+				spec.Environment = environment
+			}
+			wd, _ := os.Getwd()
 			if spec.ExperimentName == "" {
-				wd, _ := os.Getwd()
 				spec.ExperimentName = filepath.Base(wd)
 			}
-			return g.submit(cmd.Context(), spec, stream)
+			return g.submit(cmd.Context(), spec, wd, stream)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&compute, "compute", "local", "compute target name, or local")
 	f.StringVar(&code, "code", "", "folder to upload as the job's working directory")
+	f.StringVar(&environment, "environment", "", "run in this environment's container: NAME:VERSION or NAME@latest (default: a process on the node)")
 	f.StringVarP(&spec.Name, "name", "n", "", "job name (default: generated)")
 	f.StringVar(&spec.ExperimentName, "experiment-name", "", "experiment (default: the current folder's name)")
 	f.StringArrayVarP(&envs, "env", "e", nil, "environment variable KEY=VALUE")
@@ -163,20 +168,31 @@ func shellJoin(args []string) string {
 	return strings.Join(q, " ")
 }
 
-// submit uploads the code folder named by spec.Code, creates the job, and streams it if asked.
-func (g *globals) submit(ctx context.Context, spec api.JobSpec, stream bool) error {
+// submit uploads the code folder named by spec.Code and the build folder of an inline
+// environment (paths relative to base), creates the job, and streams it if asked.
+func (g *globals) submit(ctx context.Context, spec api.JobSpec, base string, stream bool) error {
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	if spec.Code != "" {
-		// Ask the server first, so that a job it would refuse uploads no code.
+	if env, ok := spec.Environment.(map[string]any); spec.Code != "" || ok && env["build"] != nil {
+		// Ask the server first, so that a job it would refuse uploads nothing.
 		probe := spec
-		probe.Code = strings.Repeat("0", 64)
+		if probe.Code != "" {
+			probe.Code = strings.Repeat("0", 64)
+		}
+		if err := g.prepareJobEnvironment(ctx, c, &probe, base, true); err != nil {
+			return err
+		}
 		if err := c.Do(ctx, "POST", "/v1/workspaces/"+url.PathEscape(g.ws())+"/jobs?validate=true", probe, nil); err != nil {
 			return err
 		}
-		id, err := uploadCode(ctx, c, g, spec.Code)
+	}
+	if err := g.prepareJobEnvironment(ctx, c, &spec, base, false); err != nil {
+		return err
+	}
+	if spec.Code != "" {
+		id, err := upload(ctx, c, g, spec.Code, "code folder")
 		if err != nil {
 			return err
 		}
@@ -202,8 +218,9 @@ func (g *globals) submit(ctx context.Context, spec api.JobSpec, stream bool) err
 	return streamJob(ctx, c, g, job.Name)
 }
 
-// uploadCode packs dir as a snapshot and uploads it, returning its ID.
-func uploadCode(ctx context.Context, c *api.Client, g *globals, dir string) (string, error) {
+// upload packs dir as a snapshot and uploads it, returning its ID; what names the folder's
+// role in messages.
+func upload(ctx context.Context, c *api.Client, g *globals, dir, what string) (string, error) {
 	tmp, err := os.CreateTemp("", "trainyard-snapshot-*.tar.gz")
 	if err != nil {
 		return "", err
@@ -215,7 +232,7 @@ func uploadCode(ctx context.Context, c *api.Client, g *globals, dir string) (str
 		return "", err
 	}
 	for _, s := range st.Skipped {
-		fmt.Fprintf(g.stderr, "warning: left out of the code snapshot: %s\n", s)
+		fmt.Fprintf(g.stderr, "warning: left out of the %s: %s\n", what, s)
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return "", err
@@ -223,8 +240,8 @@ func uploadCode(ctx context.Context, c *api.Client, g *globals, dir string) (str
 	start := time.Now()
 	snap, err := c.UploadSnapshot(ctx, g.ws(), tmp)
 	if err != nil {
-		return "", fmt.Errorf("upload code folder %s: %w", dir, err)
+		return "", fmt.Errorf("upload %s %s: %w", what, dir, err)
 	}
-	fmt.Fprintf(g.stderr, "uploaded code folder %s: %d files, %.1f MB in %s\n", dir, st.Files, float64(st.Bytes)/1e6, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(g.stderr, "uploaded %s %s: %d files, %.1f MB in %s\n", what, dir, st.Files, float64(st.Bytes)/1e6, time.Since(start).Round(time.Millisecond))
 	return snap.ID, nil
 }

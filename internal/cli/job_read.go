@@ -124,6 +124,12 @@ func printJob(w io.Writer, j api.Job) {
 	if len(j.EnvironmentVariables) > 0 {
 		fmt.Fprintf(tw, "environment variables:\t%v (values are not shown)\n", j.EnvironmentVariables)
 	}
+	if j.Image != "" {
+		fmt.Fprintf(tw, "environment:\t%s\nimage:\t%s\nshm size:\t%s\n", j.Environment, j.Image, j.ShmSize)
+		if j.DockerArgs != "" {
+			fmt.Fprintf(tw, "docker args:\t%s\n", j.DockerArgs)
+		}
+	}
 	if j.Timeout != "" {
 		fmt.Fprintf(tw, "timeout:\t%s\n", j.Timeout)
 	}

@@ -24,6 +24,9 @@ import (
 //	    quotas:                 # per workspace; a pool not named has 100 cores
 //	      dedicated_cores: {standardNCFamily: 0}
 //	      low_priority_cores: 50
+//	  - name: containers
+//	    provider: docker        # nodes are containers on the local Docker engine
+//	    node_image: trainyard/base:bookworm-1   # the default; make images builds it
 type File struct {
 	Listen    string     `json:"listen"`
 	DataDir   string     `json:"data_dir"`
@@ -37,7 +40,12 @@ type Location struct {
 	Provider string       `json:"provider"`
 	Sizes    []Size       `json:"sizes"`
 	Quotas   QuotasConfig `json:"quotas"`
+	// NodeImage is the image of the docker provider's node containers; default DefaultNodeImage.
+	NodeImage string `json:"node_image"`
 }
+
+// DefaultNodeImage is the node image `make images` builds: Debian with bash and python3.
+const DefaultNodeImage = "trainyard/base:bookworm-1"
 
 // Size is one entry of a location's catalog.
 type Size struct {
@@ -57,7 +65,7 @@ type QuotasConfig struct {
 }
 
 // providers are the kinds of location this server can run.
-var providers = []string{"local"}
+var providers = []string{"local", "docker"}
 
 // DefaultLocations is the one location of a server without a config file.
 func DefaultLocations() []Location { return []Location{{Name: "local", Provider: "local"}} }
@@ -109,6 +117,9 @@ func (f File) Validate() error {
 			return bad(at+".provider", "%q: this server runs providers %s", l.Provider, strings.Join(providers, ", "))
 		}
 		seen[l.Name] = true
+		if l.NodeImage != "" && l.Provider != "docker" {
+			return bad(at+".node_image", "applies to provider docker only; remove it or set provider: docker")
+		}
 		sizes := map[string]bool{}
 		for j, s := range l.Sizes {
 			at := fmt.Sprintf("%s.sizes[%d]", at, j)

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -30,7 +31,9 @@ import (
 	"github.com/trainyard/trainyard/internal/autoscale"
 	"github.com/trainyard/trainyard/internal/driver"
 	"github.com/trainyard/trainyard/internal/driver/process"
+	"github.com/trainyard/trainyard/internal/imagebuild"
 	"github.com/trainyard/trainyard/internal/provider"
+	dockerprovider "github.com/trainyard/trainyard/internal/provider/docker"
 	"github.com/trainyard/trainyard/internal/provider/local"
 	"github.com/trainyard/trainyard/internal/quota"
 	"github.com/trainyard/trainyard/internal/store"
@@ -129,6 +132,11 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 	if len(cfg.Locations) == 0 {
 		cfg.Locations = DefaultLocations()
 	}
+	// The Docker engine, when one answers: image builds, container jobs, docker providers.
+	docker := connectEngine(ctx, log)
+	if docker != nil {
+		defer docker.Close()
+	}
 	// Providers by location. Every provider kind a config may name is built here.
 	sizes := map[string][]trainyard.VMSize{}
 	locations := map[string]autoscale.Location{}
@@ -139,6 +147,12 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 		case "local":
 			p = &local.Provider{Dir: filepath.Join(cfg.DataDir, "nodes"), Binary: bin, JobsRoot: jobsRoot,
 				Args: []string{"agent", "--run-as", runAsName(jobUser)}, Log: log}
+		case "docker":
+			if docker == nil {
+				return fmt.Errorf("location %s: provider docker needs a Docker engine, and none answers: start dockerd (as root: scripts/dockerd.sh), or set DOCKER_HOST", l.Name)
+			}
+			p = &dockerprovider.Provider{Client: docker, Image: cmp.Or(l.NodeImage, DefaultNodeImage), Binary: bin,
+				Dir: filepath.Join(cfg.DataDir, "docker-nodes"), Log: log}
 		default:
 			return fmt.Errorf("location %s: provider %q is not built into this server", l.Name, l.Provider)
 		}
@@ -159,6 +173,20 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 		Interval: cfg.AutoscaleInterval, HeartbeatTimeout: cfg.HeartbeatTimeout, Quota: ledger, Log: log,
 	})
 	apiSrv.Kick = scaler.Kick
+	var builds *imagebuild.Loop
+	if docker != nil {
+		images := &imagebuild.Builder{Client: docker, Snapshot: apiSrv.SnapshotPath}
+		wake := make(chan struct{}, 1)
+		builds = &imagebuild.Loop{Queue: db, Images: images, LogDir: filepath.Join(cfg.DataDir, "builds"), Wake: wake,
+			Queued: func() { scaler.Kick(); apiSrv.Notify() }, Log: log.With("component", "imagebuild")}
+		apiSrv.Images = images
+		apiSrv.Build = func() {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	}
 	localToken, err := db.EnsureLocalNode(ctx)
 	if err != nil {
 		return err
@@ -171,8 +199,12 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 	if err != nil {
 		return err
 	}
+	var containers driver.Driver
+	if docker != nil {
+		containers = nodeDriver(docker, store.LocalNodeID, log.With("component", "local-agent"))
+	}
 	localAgent := agent.New(agent.Config{ServerURL: url, NodeID: store.LocalNodeID, NodeToken: localToken,
-		WorkDir: filepath.Join(cfg.DataDir, "local-node"), JobsDir: localJobs, Address: "127.0.0.1", Driver: process.New(),
+		WorkDir: filepath.Join(cfg.DataDir, "local-node"), JobsDir: localJobs, Address: "127.0.0.1", Driver: process.New(), Containers: containers,
 		HelperDir: helperDir, User: jobUser, Log: log.With("component", "local-agent")})
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -194,6 +226,9 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 	})
 	g.Go(func() error { return scaler.Run(gctx) })
 	g.Go(func() error { return localAgent.Run(gctx) })
+	if builds != nil {
+		g.Go(func() error { builds.Run(gctx); return nil })
+	}
 	log.Info("trainyard server listening", "url", url, "data_dir", cfg.DataDir, "admin_token_file", tokenPath)
 	if ready != nil {
 		ready(url)

@@ -20,7 +20,7 @@ type JobRow struct {
 
 const jobCols = `id, workspace, name, display_name, experiment_name, description, tags, compute, command, env,
 	snapshot, timeout_ms, instance_count, spec, status, wait_reason, node, exit_code, error_code, error_message,
-	created_at, started_at, ended_at`
+	created_at, started_at, ended_at, environment, image, shm_size, docker_args, build_log`
 
 // CreateJob records a new queued job. Conflict if its name is taken in the workspace.
 func (s *DB) CreateJob(ctx context.Context, j trainyard.Job, spec string) (JobRow, error) {
@@ -40,12 +40,18 @@ func (s *DB) CreateJob(ctx context.Context, j trainyard.Job, spec string) (JobRo
 func (s *DB) insertJob(tx *sql.Tx, j trainyard.Job, spec string) (int64, error) {
 	tags, _ := json.Marshal(nonNil(j.Tags))
 	env, _ := json.Marshal(nonNil(j.Environment))
+	// A job whose image must be built first waits in Preparing, taking no node.
+	status := trainyard.JobQueued
+	if j.Status == trainyard.JobPreparing {
+		status = trainyard.JobPreparing
+	}
 	res, err := tx.Exec(`INSERT INTO jobs (workspace, name, display_name, experiment_name, description, tags, compute,
-		command, env, snapshot, timeout_ms, instance_count, spec, status, wait_reason, created_at)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		command, env, snapshot, timeout_ms, instance_count, spec, status, wait_reason, created_at,
+		environment, image, shm_size, docker_args)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		j.Workspace, j.Name, j.DisplayName, j.ExperimentName, j.Description, string(tags), j.Compute,
 		j.Command, s.box.Seal(env), j.Snapshot, j.Timeout.Milliseconds(), j.InstanceCount, spec,
-		trainyard.JobQueued, j.WaitReason, s.now())
+		status, j.WaitReason, s.now(), j.EnvironmentRef, j.Image, j.ShmSize, j.DockerArgs)
 	if isUnique(err) {
 		return 0, trainyard.Errorf(trainyard.Conflict, "a job named %q already exists in workspace %q; job names are unique: leave name out to get a generated one", j.Name, j.Workspace)
 	}
@@ -120,7 +126,7 @@ func (s *DB) scanJob(r scanner) (JobRow, error) {
 	var exit sql.NullInt64
 	err := r.Scan(&j.ID, &j.Workspace, &j.Name, &j.DisplayName, &j.ExperimentName, &j.Description, &tags, &j.Compute,
 		&j.Command, &env, &j.Snapshot, &timeout, &j.InstanceCount, &j.Spec, &j.Status, &j.WaitReason, &j.Node,
-		&exit, &ecode, &emsg, &created, &started, &ended)
+		&exit, &ecode, &emsg, &created, &started, &ended, &j.EnvironmentRef, &j.Image, &j.ShmSize, &j.DockerArgs, &j.BuildLog)
 	if err != nil {
 		return j, err
 	}
@@ -343,7 +349,7 @@ func (s *DB) CancelJob(ctx context.Context, workspace, name string) (JobRow, err
 		switch {
 		case st.Terminal():
 			return trainyard.Errorf(trainyard.Conflict, "job %q is already %s; there is nothing to cancel", name, st)
-		case st == trainyard.JobQueued || st == trainyard.JobStarting:
+		case st == trainyard.JobQueued || st == trainyard.JobStarting || st == trainyard.JobPreparing && j.Node == "":
 			_, err := tx.Exec(`UPDATE jobs SET status = ?, wait_reason = '', ended_at = ? WHERE id = ?`, trainyard.JobCanceled, s.now(), j.ID)
 			return err
 		default:
