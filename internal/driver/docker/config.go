@@ -55,8 +55,10 @@ exit "$s"
 
 // Labels on every task container.
 const (
-	labelTask   = "trainyard.task"
-	labelDriver = "trainyard.driver"
+	labelTask = "trainyard.task"
+	// LabelDriver is the Driver's Name, the node's ID: a node's provider finds by it the task
+	// containers a lost node left behind.
+	LabelDriver = "trainyard.driver"
 )
 
 // containerName is the name of spec's container on this node: "trainyard-NAME-ID", with every
@@ -104,7 +106,7 @@ func (d *Driver) createOptions(spec driver.TaskSpec, image string) (client.Conta
 		WorkingDir: spec.Dir,
 		Env:        env,
 		User:       user,
-		Labels:     map[string]string{labelTask: spec.ID, labelDriver: d.Name},
+		Labels:     map[string]string{labelTask: spec.ID, LabelDriver: d.Name},
 	}
 	host := &container.HostConfig{
 		NetworkMode: container.NetworkMode(network),

@@ -26,6 +26,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
+	dockerdriver "github.com/trainyard/trainyard/internal/driver/docker"
 	"github.com/trainyard/trainyard/internal/engine"
 	"github.com/trainyard/trainyard/internal/provider"
 )
@@ -293,20 +294,25 @@ func (p *Provider) Delete(ctx context.Context, ids ...string) error {
 		if !validID(id) {
 			continue // never a container or folder of ours
 		}
-		for _, c := range res.Items {
-			if c.Labels[LabelNode] != id {
+		// The node's job containers first: a node whose container died leaves them running.
+		tasks, err := p.Client.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", dockerdriver.LabelDriver+"="+id)})
+		if err != nil {
+			return fmt.Errorf("list the job containers of node %s: %w", id, err)
+		}
+		for _, c := range append(tasks.Items, res.Items...) {
+			if c.Labels[LabelNode] != id && c.Labels[dockerdriver.LabelDriver] != id {
 				continue
 			}
 			_, err := p.Client.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
 			switch {
 			case err == nil:
-				p.log().Info("node container removed", "node", id, "container", ContainerName(id))
+				p.log().Info("container removed", "node", id, "container", strings.TrimPrefix(firstOf(c.Names), "/"))
 			case engine.IsNotFound(err), engine.IsConflict(err): // gone, or already being removed
 			default:
 				if ctx.Err() != nil {
 					return fmt.Errorf("delete node %s: %w", id, ctx.Err())
 				}
-				errs = append(errs, fmt.Errorf("remove node container %s: %w", ContainerName(id), err))
+				errs = append(errs, fmt.Errorf("remove container %s of node %s: %w", firstOf(c.Names), id, err))
 			}
 		}
 		if err := p.removeDir(ctx, root, id); err != nil {
@@ -391,4 +397,11 @@ func (p *Provider) log() *slog.Logger {
 
 func validID(id string) bool {
 	return id != "" && strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == ""
+}
+
+func firstOf(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return names[0]
 }
