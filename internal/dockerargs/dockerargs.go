@@ -29,7 +29,6 @@ type Options struct {
 	ShmSize     int64             // --shm-size, in bytes
 	PidsLimit   int64             // --pids-limit; -1 is unlimited
 	Init        bool
-	Privileged  bool
 	Devices     []Device
 	Tmpfs       map[string]string // container path → mount options ("" for the defaults)
 	User        string            // --user UID[:GID]
@@ -66,7 +65,13 @@ var options = map[string]option{
 		}
 		return errors.New("want host, private, shareable or none")
 	}},
-	"--cap-add":      {"--cap-add SYS_PTRACE", false, func(o *Options, v string) error { o.CapAdd = append(o.CapAdd, v); return nil }},
+	"--cap-add": {"--cap-add SYS_PTRACE", false, func(o *Options, v string) error {
+		if c := strings.TrimPrefix(strings.ToUpper(v), "CAP_"); slices.Contains(hostCaps, c) {
+			return fmt.Errorf("%s gives the job the node's host, and with it the server's secrets; add only the narrower capability the job needs", c)
+		}
+		o.CapAdd = append(o.CapAdd, v)
+		return nil
+	}},
 	"--cap-drop":     {"--cap-drop NET_RAW", false, func(o *Options, v string) error { o.CapDrop = append(o.CapDrop, v); return nil }},
 	"--security-opt": {"--security-opt seccomp=unconfined", false, func(o *Options, v string) error { o.SecurityOpt = append(o.SecurityOpt, v); return nil }},
 	"--ulimit":       {"--ulimit memlock=-1:-1", false, parseUlimit},
@@ -84,9 +89,8 @@ var options = map[string]option{
 		o.PidsLimit = n
 		return nil
 	}},
-	"--init":       {"--init", true, func(o *Options, v string) (err error) { o.Init, err = parseBool(v); return err }},
-	"--privileged": {"--privileged", true, func(o *Options, v string) (err error) { o.Privileged, err = parseBool(v); return err }},
-	"--device":     {"--device /dev/infiniband/uverbs0", false, parseDevice},
+	"--init":   {"--init", true, func(o *Options, v string) (err error) { o.Init, err = parseBool(v); return err }},
+	"--device": {"--device /dev/infiniband/uverbs0", false, parseDevice},
 	"--tmpfs": {"--tmpfs /scratch:size=10g", false, func(o *Options, v string) error {
 		p, opts, _ := strings.Cut(v, ":")
 		if !path.IsAbs(p) {
@@ -116,8 +120,13 @@ var refused = map[string]string{
 	"--mount":   "mounts are not allowed; put data in the code folder or outputs",
 	"--gpus":    "the node decides: GPUs are passed through when the node has them",
 	"-w":        "the working dir is the code folder",
+	"--privileged": "a privileged container can take over the node's host, and with it the server's secrets; " +
+		"give the job the devices (--device) and capabilities (--cap-add) it needs instead",
 	"--workdir": "the working dir is the code folder",
 }
+
+// hostCaps are the capabilities that let a container take over its host; --cap-add refuses them.
+var hostCaps = []string{"ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_RAWIO", "DAC_READ_SEARCH", "SYS_BOOT"}
 
 var (
 	userRE   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$`)
@@ -131,7 +140,7 @@ var (
 // Supported lists the options Parse accepts, for help texts and errors.
 func Supported() string {
 	return "--ipc, --cap-add, --cap-drop, --ulimit, --security-opt, -e/--env, --shm-size, " +
-		"--pids-limit, --init, --privileged, --device, --tmpfs, --user"
+		"--pids-limit, --init, --device, --tmpfs, --user"
 }
 
 // Parse parses s, a string of `docker run` options split as a shell would (single and double

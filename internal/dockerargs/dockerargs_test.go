@@ -89,7 +89,7 @@ func TestParse(t *testing.T) {
 		},
 		{
 			name: "switches",
-			in:   "--init --privileged=true --privileged=false --init=true",
+			in:   "--init=false --init=true",
 			want: dockerargs.Options{Init: true},
 		},
 		{
@@ -143,7 +143,11 @@ func TestParseErrors(t *testing.T) {
 		{"--gpus all", "resources.docker_args: --gpus is not allowed: the node decides: GPUs are passed through when the node has them"},
 		{"--workdir /tmp", "--workdir is not allowed: the working dir is the code folder"},
 		{"-w /tmp", "-w is not allowed: the working dir is the code folder"},
-		{"--rm", "resources.docker_args: --rm is not supported; the supported options are --ipc, --cap-add, --cap-drop, --ulimit, --security-opt, -e/--env, --shm-size, --pids-limit, --init, --privileged, --device, --tmpfs, --user"},
+		{"--rm", "resources.docker_args: --rm is not supported; the supported options are --ipc, --cap-add, --cap-drop, --ulimit, --security-opt, -e/--env, --shm-size, --pids-limit, --init, --device, --tmpfs, --user"},
+		{"--privileged", "resources.docker_args: --privileged is not allowed: a privileged container can take over the node's host"},
+		{"--cap-add SYS_ADMIN", "resources.docker_args: --cap-add \"SYS_ADMIN\": SYS_ADMIN gives the job the node's host"},
+		{"--cap-add=cap_sys_module", "resources.docker_args: --cap-add \"cap_sys_module\": SYS_MODULE gives the job the node's host"},
+		{"--cap-add ALL", "resources.docker_args: --cap-add \"ALL\": ALL gives the job the node's host"},
 		{"ubuntu:22.04", `resources.docker_args: "ubuntu:22.04" is not an option`},
 		{"--shm-size", "resources.docker_args: --shm-size needs a value, like --shm-size 8g"},
 		{"--shm-size --init", "--shm-size needs a value"},

@@ -118,7 +118,6 @@ func (d *Driver) createOptions(spec driver.TaskSpec, image string) (client.Conta
 		CapAdd:      args.CapAdd,
 		CapDrop:     args.CapDrop,
 		SecurityOpt: args.SecurityOpt,
-		Privileged:  args.Privileged,
 		Tmpfs:       args.Tmpfs,
 	}
 	for _, p := range spec.ReadOnly {

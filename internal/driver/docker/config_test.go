@@ -70,7 +70,7 @@ func TestCreateOptions(t *testing.T) {
 				s.Env["SHARED"] = "from spec"
 				s.DockerArgs = "--ipc=host --cap-add IPC_LOCK --cap-drop NET_RAW --ulimit memlock=-1:-1 " +
 					"--security-opt seccomp=unconfined -e NCCL_DEBUG=INFO -e SHARED=from-args --pids-limit 4096 " +
-					"--init --privileged --device /dev/infiniband/uverbs0 --tmpfs /scratch:size=1g"
+					"--init --device /dev/infiniband/uverbs0 --tmpfs /scratch:size=1g"
 			},
 			want: func(o *client.ContainerCreateOptions) {
 				o.Config.Env = []string{"NCCL_DEBUG=INFO", "SHARED=from spec", "TINI_KILL_PROCESS_GROUP=1", "TRAINYARD_JOB=42"}
@@ -81,7 +81,6 @@ func TestCreateOptions(t *testing.T) {
 				h.Ulimits = []*container.Ulimit{{Name: "memlock", Soft: -1, Hard: -1}}
 				h.SecurityOpt = []string{"seccomp=unconfined"}
 				h.PidsLimit = ptr(int64(4096))
-				h.Privileged = true
 				h.Devices = []container.DeviceMapping{{
 					PathOnHost: "/dev/infiniband/uverbs0", PathInContainer: "/dev/infiniband/uverbs0", CgroupPermissions: "rwm",
 				}}
