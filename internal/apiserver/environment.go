@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,6 +34,9 @@ func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request) error
 	}
 	e, err := environmentFromSpec(ws, spec, "")
 	if err != nil {
+		return err
+	}
+	if err := s.checkContext(e, ""); err != nil {
 		return err
 	}
 	if err := s.checkEnvironment(ctx, e, ""); err != nil {
@@ -176,12 +180,23 @@ func checkCondaFile(text string) error {
 	return nil
 }
 
+// checkContext checks that the build context e names was uploaded.
+func (s *Server) checkContext(e trainyard.Environment, field string) error {
+	if e.Context == "" {
+		return nil
+	}
+	if _, err := os.Stat(s.snapshotPath(e.Context)); err != nil {
+		return trainyard.Errorf(trainyard.Invalid, "%sbuild.path: build context %s was never uploaded; upload the folder first (POST /v1/workspaces/WS/snapshots), or let the CLI upload it for you", field, e.Context)
+	}
+	return nil
+}
+
 // checkEnvironment checks, before anything is created, what needs the engine: that it
 // answers, and that an image to run as it is (or to put conda on) exists, since trainyard
 // never pulls. A Dockerfile's own FROM images are checked when it is built.
 func (s *Server) checkEnvironment(ctx context.Context, e trainyard.Environment, field string) error {
 	if s.Images == nil {
-		return trainyard.Errorf(trainyard.Unavailable, "%senvironment: this server has no Docker engine, so it cannot run jobs in containers; start dockerd and restart the server, or leave the environment out to run the job as a process", field)
+		return trainyard.Errorf(trainyard.Unavailable, "%s: this server has no Docker engine, so it cannot run jobs in containers; start dockerd and restart the server, or leave the environment out to run the job as a process", cmp.Or(strings.TrimSuffix(field, "."), "environment"))
 	}
 	if e.Image == "" {
 		return nil
@@ -228,6 +243,9 @@ func (s *Server) jobEnvironment(ctx context.Context, spec api.JobSpec, j *trainy
 		if e, err = s.Store.Environment(ctx, j.Workspace, name, version); err != nil {
 			return false, err
 		}
+		if err := s.checkEnvironment(ctx, e, "environment."); err != nil {
+			return false, err
+		}
 	case map[string]any:
 		var es api.EnvironmentSpec
 		b, _ := json.Marshal(v)
@@ -244,11 +262,13 @@ func (s *Server) jobEnvironment(ctx context.Context, spec api.JobSpec, j *trainy
 			return false, err
 		}
 		e.Version = e.Hash()[:32]
+		// Checked before it is stored, so that a refused job leaves no environment.
+		if err := s.checkEnvironment(ctx, e, "environment."); err != nil {
+			return false, err
+		}
 		if !validate {
-			if e.Context != "" {
-				if _, err := os.Stat(s.snapshotPath(e.Context)); err != nil {
-					return false, trainyard.Errorf(trainyard.Invalid, "environment.build.path: build context %s was never uploaded; the CLI uploads the folder for you", e.Context)
-				}
+			if err := s.checkContext(e, "environment."); err != nil {
+				return false, err
 			}
 			if e, err = s.Store.CreateEnvironment(ctx, e); err != nil {
 				return false, err
@@ -256,9 +276,6 @@ func (s *Server) jobEnvironment(ctx context.Context, spec api.JobSpec, j *trainy
 		}
 	default:
 		return false, trainyard.Errorf(trainyard.Invalid, "environment: want NAME:VERSION, NAME@latest or an inline environment with image or build")
-	}
-	if err := s.checkEnvironment(ctx, e, "environment."); err != nil {
-		return false, err
 	}
 	j.EnvironmentRef, j.Image = e.Ref(), e.RunImage()
 	if !e.NeedsBuild() {

@@ -132,9 +132,12 @@ func (l *Loop) build(ctx context.Context, e trainyard.Environment, name string) 
 	if bctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 		err = fmt.Errorf("the build ran past its limit of %s", timeout)
 	}
-	if err != nil {
+	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintln(f, "Image build stopped: the server is stopping; it builds the image again when it is back.")
+	case err != nil:
 		fmt.Fprintf(f, "Image build failed: %v\n", err)
-	} else {
+	default:
 		fmt.Fprintf(f, "Image %s built.\n", e.RunImage())
 	}
 	return err

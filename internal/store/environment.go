@@ -139,6 +139,10 @@ func (s *DB) ImagesToBuild(ctx context.Context) ([]trainyard.Environment, error)
 		}
 		refs = append(refs, [2]string{ws, ref})
 	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, err
+	}
 	rows.Close()
 	var out []trainyard.Environment
 	for _, r := range refs {

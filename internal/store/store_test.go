@@ -58,7 +58,7 @@ var invariants = []struct{ name, query string }{
 		name: "job on a node whose record does not list it",
 		query: `SELECT j.name || ' status=' || j.status || ' node=' || j.node || ' node_job_id=' || coalesce(n.job_id, '<no node>') || ' node_state=' || coalesce(n.state, '<no node>')
 			FROM jobs j LEFT JOIN nodes n ON n.id = j.node
-			WHERE j.status IN ` + onNode + `
+			WHERE j.status IN ` + onNode + ` AND NOT (j.status = '` + string(trainyard.JobPreparing) + `' AND j.node = '')
 			AND (n.id IS NULL OR n.job_id != j.id OR n.state != '` + string(trainyard.NodeRunning) + `')`,
 	},
 	{
