@@ -66,8 +66,12 @@ var options = map[string]option{
 		return errors.New("want host, private, shareable or none")
 	}},
 	"--cap-add": {"--cap-add SYS_PTRACE", false, func(o *Options, v string) error {
-		if c := strings.TrimPrefix(strings.ToUpper(v), "CAP_"); slices.Contains(hostCaps, c) {
+		c := strings.TrimPrefix(strings.ToUpper(v), "CAP_")
+		if slices.Contains(hostCaps, c) {
 			return fmt.Errorf("%s gives the job the node's host, and with it the server's secrets; add only the narrower capability the job needs", c)
+		}
+		if slices.Contains(netCaps, c) {
+			return fmt.Errorf("%s would let the job read or change the node's network, which it shares, and the tokens that cross it; the node decides the network", c)
 		}
 		o.CapAdd = append(o.CapAdd, v)
 		return nil
@@ -127,6 +131,10 @@ var refused = map[string]string{
 
 // hostCaps are the capabilities that let a container take over its host; --cap-add refuses them.
 var hostCaps = []string{"ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_RAWIO", "DAC_READ_SEARCH", "SYS_BOOT"}
+
+// netCaps are the capabilities that let a container capture or reroute the traffic of the
+// network it shares with its node; --cap-add refuses them, and the driver drops NET_RAW.
+var netCaps = []string{"NET_RAW", "NET_ADMIN"}
 
 var (
 	userRE   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$`)

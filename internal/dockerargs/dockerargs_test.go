@@ -147,6 +147,7 @@ func TestParseErrors(t *testing.T) {
 		{"--privileged", "resources.docker_args: --privileged is not allowed: a privileged container can take over the node's host"},
 		{"--cap-add SYS_ADMIN", "resources.docker_args: --cap-add \"SYS_ADMIN\": SYS_ADMIN gives the job the node's host"},
 		{"--cap-add=cap_sys_module", "resources.docker_args: --cap-add \"cap_sys_module\": SYS_MODULE gives the job the node's host"},
+		{"--cap-add NET_RAW", "resources.docker_args: --cap-add \"NET_RAW\": NET_RAW would let the job read or change the node's network"},
 		{"--cap-add ALL", "resources.docker_args: --cap-add \"ALL\": ALL gives the job the node's host"},
 		{"ubuntu:22.04", `resources.docker_args: "ubuntu:22.04" is not an option`},
 		{"--shm-size", "resources.docker_args: --shm-size needs a value, like --shm-size 8g"},

@@ -120,6 +120,11 @@ func (d *Driver) createOptions(spec driver.TaskSpec, image string) (client.Conta
 		SecurityOpt: args.SecurityOpt,
 		Tmpfs:       args.Tmpfs,
 	}
+	// Job containers share their node's network: a job running as root must not capture the
+	// tokens that cross it.
+	if !slices.Contains(host.CapDrop, "NET_RAW") {
+		host.CapDrop = append([]string{"NET_RAW"}, host.CapDrop...)
+	}
 	for _, p := range spec.ReadOnly {
 		if !filepath.IsAbs(p) {
 			return client.ContainerCreateOptions{}, fmt.Errorf("read-only folder %q is not an absolute path", p)

@@ -42,6 +42,7 @@ func baseWant() client.ContainerCreateOptions {
 			LogConfig:   container.LogConfig{Type: "json-file"},
 			Mounts:      []mount.Mount{{Type: mount.TypeBind, Source: dir, Target: dir}},
 			ShmSize:     2 << 30,
+			CapDrop:     []string{"NET_RAW"},
 		},
 	}
 }
@@ -68,7 +69,7 @@ func TestCreateOptions(t *testing.T) {
 			name: "docker args applied",
 			spec: func(s *driver.TaskSpec) {
 				s.Env["SHARED"] = "from spec"
-				s.DockerArgs = "--ipc=host --cap-add IPC_LOCK --cap-drop NET_RAW --ulimit memlock=-1:-1 " +
+				s.DockerArgs = "--ipc=host --cap-add IPC_LOCK --cap-drop MKNOD --ulimit memlock=-1:-1 " +
 					"--security-opt seccomp=unconfined -e NCCL_DEBUG=INFO -e SHARED=from-args --pids-limit 4096 " +
 					"--init --device /dev/infiniband/uverbs0 --tmpfs /scratch:size=1g"
 			},
@@ -77,7 +78,7 @@ func TestCreateOptions(t *testing.T) {
 				h := o.HostConfig
 				h.IpcMode = "host"
 				h.CapAdd = []string{"IPC_LOCK"}
-				h.CapDrop = []string{"NET_RAW"}
+				h.CapDrop = []string{"NET_RAW", "MKNOD"}
 				h.Ulimits = []*container.Ulimit{{Name: "memlock", Soft: -1, Hard: -1}}
 				h.SecurityOpt = []string{"seccomp=unconfined"}
 				h.PidsLimit = ptr(int64(4096))

@@ -166,6 +166,13 @@ func TestSeenInside(t *testing.T) {
 			want:    "4242\n4343\n",
 		},
 		{
+			// On the node's network a root job could read the tokens that cross it: no raw sockets.
+			name:    "root without raw sockets",
+			edit:    func(s *driver.TaskSpec) { s.DockerArgs = "--user 0" },
+			command: `id -u; python3 -c 'import socket; socket.socket(socket.AF_PACKET, socket.SOCK_RAW)' 2>&1 | tail -1`,
+			want:    "0\nPermissionError: [Errno 1] Operation not permitted\n",
+		},
+		{
 			name:    "ipc host",
 			edit:    func(s *driver.TaskSpec) { s.DockerArgs = "--ipc host" },
 			command: "readlink /proc/self/ns/ipc",
