@@ -74,3 +74,19 @@ type Driver interface {
 
 // ErrNotFound means Reattach found no task.
 var ErrNotFound = errors.New("driver: task not found")
+
+// AwaitExit is a Task's Wait for implementations that close done once *exit is set: *exit
+// when done is closed (even if ctx has ended too), else ctx's error when ctx ends first.
+func AwaitExit(ctx context.Context, done <-chan struct{}, exit *Exit) (Exit, error) {
+	select {
+	case <-done:
+		return *exit, nil
+	default:
+	}
+	select {
+	case <-done:
+		return *exit, nil
+	case <-ctx.Done():
+		return Exit{}, ctx.Err()
+	}
+}

@@ -52,17 +52,7 @@ func (t *task) ID() string { return t.id }
 // Wait blocks until the task has exited and all its output is in the log, or ctx ends. Any
 // number of goroutines may wait.
 func (t *task) Wait(ctx context.Context) (driver.Exit, error) {
-	select {
-	case <-t.done:
-		return t.exit, nil
-	default:
-	}
-	select {
-	case <-t.done:
-		return t.exit, nil
-	case <-ctx.Done():
-		return driver.Exit{}, ctx.Err()
-	}
+	return driver.AwaitExit(ctx, t.done, &t.exit)
 }
 
 // Stop sends SIGTERM to the container, which its init passes on to the task's whole process

@@ -41,17 +41,7 @@ func (t *task) ID() string { return t.id }
 
 // Wait blocks until the task exits or ctx ends. Any number of goroutines may wait.
 func (t *task) Wait(ctx context.Context) (driver.Exit, error) {
-	select {
-	case <-t.done:
-		return t.exit, nil
-	default:
-	}
-	select {
-	case <-t.done:
-		return t.exit, nil
-	case <-ctx.Done():
-		return driver.Exit{}, ctx.Err()
-	}
+	return driver.AwaitExit(ctx, t.done, &t.exit)
 }
 
 // Stop sends SIGTERM to the task's process group, waits up to grace for the wrapper to exit,
