@@ -643,7 +643,7 @@ func TestJobContainerSettings(t *testing.T) {
 		{name: "shm 1.5g", res: &api.Resources{ShmSize: "1.5g"}, wantShm: "1536m"},
 		{name: "shm in bytes", res: &api.Resources{ShmSize: "1000"}, wantShm: "1000"},
 		{name: "docker args", res: &api.Resources{DockerArgs: "--ipc=host --ulimit memlock=-1:-1"}, wantShm: "2g", wantA: "--ipc=host --ulimit memlock=-1:-1"},
-		{name: "both", res: &api.Resources{ShmSize: "1g", DockerArgs: "-e NCCL_DEBUG=INFO"}, wantShm: "1g", wantA: "-e NCCL_DEBUG=INFO"},
+		{name: "both", res: &api.Resources{ShmSize: "1g", DockerArgs: "-e NCCL_DEBUG=INFO"}, wantShm: "1g", wantA: "-e NCCL_DEBUG=(hidden)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/trainyard/trainyard"
 	"github.com/trainyard/trainyard/api"
+	"github.com/trainyard/trainyard/internal/dockerargs"
 	"github.com/trainyard/trainyard/internal/store"
 )
 
@@ -60,8 +61,14 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	// The spec is kept as submitted, less the environment values: those are sealed in the job.
+	// The spec is kept as submitted, less the environment values (sealed in the job) and the
+	// values of docker_args -e variables.
 	spec.EnvironmentVariables = nil
+	if spec.Resources != nil && spec.Resources.DockerArgs != "" {
+		res := *spec.Resources
+		res.DockerArgs = dockerargs.Redact(res.DockerArgs)
+		spec.Resources = &res
+	}
 	specJSON, _ := json.Marshal(spec)
 	var row store.JobRow
 	if run != nil {
@@ -248,7 +255,7 @@ func (s *Server) jobOut(j store.JobRow, ms []store.Metric) api.Job {
 		out.WaitReason = ""
 	}
 	if j.Image != "" {
-		out.Environment, out.Image, out.DockerArgs = j.EnvironmentRef, j.Image, j.DockerArgs
+		out.Environment, out.Image, out.DockerArgs = j.EnvironmentRef, j.Image, dockerargs.Redact(j.DockerArgs)
 		out.ShmSize = sizeText(cmp.Or(j.ShmSize, defaultShmSize))
 	}
 	if j.Timeout > 0 {

@@ -132,6 +132,10 @@ var refused = map[string]string{
 // hostCaps are the capabilities that let a container take over its host; --cap-add refuses them.
 var hostCaps = []string{"ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_RAWIO", "DAC_READ_SEARCH", "SYS_BOOT"}
 
+// devicePrefixes are the host devices --device may give a job: accelerators and the network
+// devices distributed training uses. Disks and the rest of /dev would hand it the host.
+var devicePrefixes = []string{"/dev/infiniband/", "/dev/nvidia", "/dev/dri/", "/dev/kfd", "/dev/accel/", "/dev/neuron", "/dev/fuse"}
+
 // netCaps are the capabilities that let a container capture or reroute the traffic of the
 // network it shares with its node; --cap-add refuses them, and the driver drops NET_RAW.
 var netCaps = []string{"NET_RAW", "NET_ADMIN"}
@@ -259,6 +263,9 @@ func parseDevice(o *Options, v string) error {
 	}
 	if d.Perms == "" || strings.Trim(d.Perms, "rwm") != "" {
 		return errors.New("permissions are some of r, w and m")
+	}
+	if !slices.ContainsFunc(devicePrefixes, func(p string) bool { return strings.HasPrefix(path.Clean(d.Host), p) }) {
+		return fmt.Errorf("%s is not a device a job may have: jobs get accelerator and network devices (%s), never disks or other host devices", d.Host, strings.Join(devicePrefixes, "…, ")+"…")
 	}
 	o.Devices = append(o.Devices, d)
 	return nil

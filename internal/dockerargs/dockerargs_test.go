@@ -107,12 +107,12 @@ func TestParse(t *testing.T) {
 		},
 		{
 			name: "devices",
-			in:   "--device /dev/fuse --device=/dev/infiniband/uverbs0:/dev/ib0 --device /dev/kvm:/dev/kvm:r --device /dev/null:rw",
+			in:   "--device /dev/fuse --device=/dev/infiniband/uverbs0:/dev/ib0 --device /dev/nvidia0:/dev/nvidia0:r --device /dev/dri/card0:rw",
 			want: dockerargs.Options{Devices: []dockerargs.Device{
 				{Host: "/dev/fuse", Container: "/dev/fuse", Perms: "rwm"},
 				{Host: "/dev/infiniband/uverbs0", Container: "/dev/ib0", Perms: "rwm"},
-				{Host: "/dev/kvm", Container: "/dev/kvm", Perms: "r"},
-				{Host: "/dev/null", Container: "/dev/null", Perms: "rw"},
+				{Host: "/dev/nvidia0", Container: "/dev/nvidia0", Perms: "r"},
+				{Host: "/dev/dri/card0", Container: "/dev/dri/card0", Perms: "rw"},
 			}},
 		},
 	}
@@ -144,6 +144,8 @@ func TestParseErrors(t *testing.T) {
 		{"--workdir /tmp", "--workdir is not allowed: the working dir is the code folder"},
 		{"-w /tmp", "-w is not allowed: the working dir is the code folder"},
 		{"--rm", "resources.docker_args: --rm is not supported; the supported options are --ipc, --cap-add, --cap-drop, --ulimit, --security-opt, -e/--env, --shm-size, --pids-limit, --init, --device, --tmpfs, --user"},
+		{"--device /dev/vda", "resources.docker_args: --device \"/dev/vda\": /dev/vda is not a device a job may have"},
+		{"--device /dev/infiniband/../vda", "resources.docker_args: --device \"/dev/infiniband/../vda\": /dev/infiniband/../vda is not a device a job may have"},
 		{"--privileged", "resources.docker_args: --privileged is not allowed: a privileged container can take over the node's host"},
 		{"--cap-add SYS_ADMIN", "resources.docker_args: --cap-add \"SYS_ADMIN\": SYS_ADMIN gives the job the node's host"},
 		{"--cap-add=cap_sys_module", "resources.docker_args: --cap-add \"cap_sys_module\": SYS_MODULE gives the job the node's host"},
@@ -165,7 +167,7 @@ func TestParseErrors(t *testing.T) {
 		{"--pids-limit 0", "want a positive number, or -1 for no limit"},
 		{"--init=yes", `--init "yes": want true or false`},
 		{"--device dev/fuse", "want absolute paths"},
-		{"--device /dev/kvm:/dev/kvm:rx", "permissions are some of r, w and m"},
+		{"--device /dev/nvidia0:/dev/nvidia0:rx", "permissions are some of r, w and m"},
 		{"--device /a:/b:rw:x", "want HOSTPATH[:CONTAINERPATH[:PERMS]]"},
 		{"--tmpfs scratch", "want an absolute container path"},
 		{"--user 'a b'", `--user "a b": want UID[:GID]`},

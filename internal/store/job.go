@@ -51,7 +51,7 @@ func (s *DB) insertJob(tx *sql.Tx, j trainyard.Job, spec string) (int64, error) 
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		j.Workspace, j.Name, j.DisplayName, j.ExperimentName, j.Description, string(tags), j.Compute,
 		j.Command, s.box.Seal(env), j.Snapshot, j.Timeout.Milliseconds(), j.InstanceCount, spec,
-		status, j.WaitReason, s.now(), j.EnvironmentRef, j.Image, j.ShmSize, j.DockerArgs)
+		status, j.WaitReason, s.now(), j.EnvironmentRef, j.Image, j.ShmSize, s.sealText(j.DockerArgs))
 	if isUnique(err) {
 		return 0, trainyard.Errorf(trainyard.Conflict, "a job named %q already exists in workspace %q; job names are unique: leave name out to get a generated one", j.Name, j.Workspace)
 	}
@@ -136,6 +136,12 @@ func (s *DB) scanJob(r scanner) (JobRow, error) {
 		return j, fmt.Errorf("job %d: environment: %w", j.ID, err)
 	}
 	json.Unmarshal(plain, &j.Environment)
+	// docker_args may carry -e values: sealed as the environment is.
+	args, err := s.box.Open(j.DockerArgs)
+	if err != nil {
+		return j, fmt.Errorf("job %d: docker_args: %w", j.ID, err)
+	}
+	j.DockerArgs = string(args)
 	j.Timeout = time.Duration(timeout) * time.Millisecond
 	if exit.Valid {
 		c := int(exit.Int64)
@@ -379,4 +385,12 @@ func (s *DB) CancelRequested(ctx context.Context, nodeID string) ([]int64, error
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
+}
+
+// sealText seals v, keeping "" as it is so that "none" stays plain.
+func (s *DB) sealText(v string) string {
+	if v == "" {
+		return ""
+	}
+	return s.box.Seal([]byte(v))
 }
