@@ -133,6 +133,8 @@ func environmentFromSpec(ws string, spec api.EnvironmentSpec, field string) (tra
 		if path.IsAbs(e.Dockerfile) || strings.HasPrefix(e.Dockerfile, "../") {
 			return e, trainyard.Errorf(trainyard.Invalid, "%sbuild.dockerfile_path %q: give a path inside the build context, like Dockerfile or docker/train.Dockerfile", field, b.DockerfilePath)
 		}
+	} else if e.Image == "" && spec.CondaFile != nil {
+		return e, trainyard.Errorf(trainyard.Invalid, "%sconda_file goes on top of an image: give %simage, an image with conda, as well", field, field)
 	} else if e.Image == "" {
 		return e, trainyard.Errorf(trainyard.Invalid, "%simage or %sbuild is required: the image to run, or a folder with a Dockerfile", field, field)
 	}

@@ -129,9 +129,15 @@ func (g *globals) prepareEnvironment(ctx context.Context, c *api.Client, spec *a
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(base, dir)
 	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("build.path %s: no such folder; give the folder that holds the Dockerfile, relative to the YAML file", dir)
+	}
 	df := spec.Build.DockerfilePath
 	if df == "" {
 		df = "Dockerfile"
+	}
+	if !filepath.IsLocal(df) {
+		return fmt.Errorf("build.dockerfile_path %q: give a path inside build.path, like Dockerfile or docker/train.Dockerfile", df)
 	}
 	if _, err := os.Stat(filepath.Join(dir, df)); err != nil {
 		return fmt.Errorf("build: no Dockerfile at %s: give build.dockerfile_path relative to build.path", filepath.Join(dir, df))

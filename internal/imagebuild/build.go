@@ -109,7 +109,7 @@ func (b *Builder) context(e trainyard.Environment) (io.Reader, []byte, error) {
 		df := condaDockerfile(e.Image)
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
-		for _, f := range []struct{ name, body string }{{"Dockerfile", df}, {"conda.yml", e.CondaFile}} {
+		for _, f := range []struct{ name, body string }{{"Dockerfile", df}, {"conda.yml", e.CondaFile}, {"conda.sh", condaScript(e.Image)}} {
 			tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body))})
 			io.WriteString(tw, f.body)
 		}
@@ -137,11 +137,19 @@ func dockerfile(e trainyard.Environment) string {
 	return e.Dockerfile
 }
 
+// condaDockerfile puts a conda file on image. Its one step runs a script, so that a failure
+// quotes a short command rather than the whole script.
 func condaDockerfile(image string) string {
-	return fmt.Sprintf(`FROM %s
-COPY conda.yml /trainyard/conda.yml
-RUN if ! command -v conda >/dev/null 2>&1; then echo "conda_file needs conda in the image, and %s has none: use an image with conda, or install the packages in a Dockerfile (build:)" >&2; exit 1; fi; conda env update -n base -f /trainyard/conda.yml
-`, image, image)
+	return fmt.Sprintf("FROM %s\nCOPY conda.yml conda.sh /trainyard/\nRUN sh /trainyard/conda.sh\n", image)
+}
+
+func condaScript(image string) string {
+	return fmt.Sprintf(`if ! command -v conda >/dev/null 2>&1; then
+	echo "conda_file needs conda in the image, and %s has none: use an image with conda, or install the packages in a Dockerfile (build:)" >&2
+	exit 1
+fi
+exec conda env update -n base -f /trainyard/conda.yml
+`, image)
 }
 
 // fileInTarGz returns the content of one file of a tar.gz.
