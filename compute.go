@@ -99,7 +99,7 @@ func ParseTier(s string) (Tier, error) {
 	case "lowpriority":
 		return LowPriority, nil
 	}
-	return "", Errorf(Invalid, "tier %q: must be dedicated or low_priority", s)
+	return "", Errorf(Invalid, "tier %q: must be dedicated or low_priority (lowpriority also accepted)", s)
 }
 
 // ProvisioningState is the state of a compute record (SPEC §3.1).

@@ -30,7 +30,7 @@ func (s SSHSettings) Validate(t ComputeType) error {
 		return CheckPublicKey("ssh_settings.ssh_key_value", s.PublicKey)
 	}
 	if s.AdminUsername == "" {
-		return Errorf(Invalid, "ssh_settings.admin_username is required when ssh_settings gives a password or a key (SPEC rule: no credentials without a user); add it (--admin-username)")
+		return Errorf(Invalid, "ssh_settings.admin_username is required when ssh_settings gives a password or a key: they are the credentials of that user on the nodes; add it (--admin-username)")
 	}
 	if err := CheckUsername("ssh_settings.admin_username", s.AdminUsername, t); err != nil {
 		return err

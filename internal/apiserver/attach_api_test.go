@@ -353,6 +353,14 @@ func TestUpdateAttached(t *testing.T) {
 		}
 		noSecret(t, body, keytest.PKCS8())
 	}
+	// The event says what changed; an attached target has no scale settings to speak of.
+	evs, err := e.c.Events(t.Context(), "default", "myvm", 0)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("events = %+v, %v", evs, err)
+	}
+	if got, want := evs[len(evs)-1].Message, `updated: description "the GPU box"; tags team=vision`; got != want {
+		t.Errorf("last event = %q, want %q", got, want)
+	}
 }
 
 // ssh_settings of a cluster (SPEC §1.2 rules 1–2): stored sealed, shown as set.

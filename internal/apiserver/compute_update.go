@@ -3,6 +3,7 @@ package apiserver
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -93,10 +94,42 @@ func (s *Server) updateCompute(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.Store.AddEvent(ctx, ws, c.Name, "lifecycle", "updated: min "+strconv.Itoa(c.Scale.MinNodes)+", max "+strconv.Itoa(c.Scale.MaxNodes)+
-		", idle time "+api.ISODuration(c.Scale.IdleTimeBeforeScaleDown))
+	s.Store.AddEvent(ctx, ws, c.Name, "lifecycle", updateEvent(c, u))
 	s.Kick()
 	return s.writeOperation(w, r, c, op, http.StatusOK)
+}
+
+// updateEvent says what update u changed on c, as c now is: the scale settings when u gave any
+// (only a cluster has them), the description and the tags.
+func updateEvent(c trainyard.ComputeTarget, u api.ComputeUpdate) string {
+	var changed []string
+	if u.MinInstances != nil || u.MaxInstances != nil || u.IdleTimeBeforeScaleDown != nil {
+		changed = append(changed, fmt.Sprintf("min %d, max %d, idle time %s", c.Scale.MinNodes, c.Scale.MaxNodes, api.ISODuration(c.Scale.IdleTimeBeforeScaleDown)))
+	}
+	if u.Description != nil {
+		d := "description " + strconv.Quote(c.Description)
+		if c.Description == "" {
+			d = "description removed"
+		}
+		changed = append(changed, d)
+	}
+	if u.Tags != nil {
+		var tags []string
+		for _, k := range slices.Sorted(maps.Keys(c.Tags)) {
+			if !strings.HasPrefix(k, trainyard.ReservedTagPrefix) {
+				tags = append(tags, k+"="+c.Tags[k])
+			}
+		}
+		t := "tags " + strings.Join(tags, ", ")
+		if len(tags) == 0 {
+			t = "tags removed"
+		}
+		changed = append(changed, t)
+	}
+	if len(changed) == 0 {
+		return "updated: nothing changed"
+	}
+	return "updated: " + strings.Join(changed, "; ")
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {

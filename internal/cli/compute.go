@@ -83,13 +83,23 @@ nodes are ready ("2 of 4 nodes ready"); a failed create exits 1 with its error c
 			if f.Changed("type") {
 				spec.Type = flagString(f, "type")
 			}
-			for _, k := range []string{"size", "tier", "location", "description"} {
+			for _, k := range []string{"size", "location", "description"} {
 				if f.Changed(k) {
-					*map[string]*string{"size": &spec.Size, "tier": &spec.Tier, "location": &spec.Location, "description": &spec.Description}[k] = flagString(f, k)
+					*map[string]*string{"size": &spec.Size, "location": &spec.Location, "description": &spec.Description}[k] = flagString(f, k)
 				}
 			}
-			if f.Changed("vm-priority") {
-				spec.Tier = flagString(f, "vm-priority")
+			if f.Changed("tier") && f.Changed("vm-priority") {
+				return UsageError{fmt.Errorf("give --tier or --vm-priority, not both: they set the same thing, the tier (--tier %s, --vm-priority %s); "+
+					"--tier is the v2 spelling, --vm-priority the v1 one", flagString(f, "tier"), flagString(f, "vm-priority"))}
+			}
+			for _, k := range []string{"tier", "vm-priority"} {
+				if f.Changed(k) {
+					t, err := tierFlag("--"+k, flagString(f, k))
+					if err != nil {
+						return err
+					}
+					spec.Tier = string(t)
+				}
 			}
 			if err := scale.apply(f, &spec.MinInstances, &spec.MaxInstances, &spec.IdleTimeBeforeScaleDown); err != nil {
 				return err
@@ -152,7 +162,7 @@ nodes are ready ("2 of 4 nodes ready"); a failed create exits 1 with its error c
 	f.String("size", "", "VM size, see 'trainyard compute list-sizes' (default "+trainyard.DefaultSize+")")
 	scale.register(f, trainyard.DefaultMaxNodes, " (default 120)")
 	f.String("tier", "", "dedicated or low_priority")
-	f.String("vm-priority", "", "dedicated or lowpriority (v1 spelling of --tier)")
+	f.String("vm-priority", "", "dedicated or lowpriority (v1 spelling of --tier; give one of them)")
 	f.String("location", "", "a location of the server's config (default: local)")
 	f.String("description", "", "free text")
 	f.StringArrayVar(&tags, "tags", nil, "key=value tags")

@@ -137,12 +137,17 @@ func newComputeWaitCmd(g *globals) *cobra.Command {
 		Short: "Wait until a compute's operation ends and at least --min-nodes nodes are ready",
 		Long: `Wait until the compute's operation in progress, if any, ends (a create, update, start, stop or
 restart), then until at least --min-nodes of its nodes are ready (idle or running), printing
-progress. A Failed operation or compute makes it exit 1 with the error's code and message.`,
+progress. A Failed operation or compute makes it exit 1 with the error's code and message.
+A --min-nodes the compute can never have is refused at once: more than a cluster's
+max_instances, more than the one node of a compute instance, or any for an attached target.`,
 		Example: "  trainyard compute wait --name cpu-cluster --min-nodes 2 --timeout 10m",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" {
 				return UsageError{errors.New("--name is required")}
+			}
+			if minNodes < 0 {
+				return UsageError{fmt.Errorf("--min-nodes %d: must be 0 or more; 0 (the default) waits only for the compute's operation", minNodes)}
 			}
 			c, err := g.client()
 			if err != nil {
@@ -150,6 +155,9 @@ progress. A Failed operation or compute makes it exit 1 with the error's code an
 			}
 			out, err := c.Compute(cmd.Context(), g.ws(), name)
 			if err != nil {
+				return err
+			}
+			if err := reachable(out, minNodes); err != nil {
 				return err
 			}
 			w := waitFor{compute: out.Name, minNodes: minNodes, timeout: timeout}

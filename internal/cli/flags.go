@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/trainyard/trainyard"
 	"github.com/trainyard/trainyard/api"
 
 	"github.com/spf13/pflag"
@@ -55,4 +56,19 @@ func (s *scaleFlags) apply(f *pflag.FlagSet, min, max **int, idle **api.Seconds)
 		*idle = &api.Seconds{Duration: d}
 	}
 	return nil
+}
+
+// tierFlag parses the tier a flag gives, naming that flag and its spellings when it is wrong:
+// --tier (v2: dedicated, low_priority) or --vm-priority (v1: dedicated, lowpriority). Both take
+// every spelling the reference system uses.
+func tierFlag(flag, v string) (trainyard.Tier, error) {
+	t, err := trainyard.ParseTier(v)
+	if err == nil {
+		return t, nil
+	}
+	spellings := "dedicated or low_priority (lowpriority also accepted)"
+	if flag == "--vm-priority" {
+		spellings = "dedicated or lowpriority (low_priority also accepted)"
+	}
+	return "", UsageError{fmt.Errorf("%s %q: must be %s", flag, v, spellings)}
 }

@@ -36,7 +36,8 @@ With --wait, follow it until it ends first; the command then exits 1 unless it S
 		Example: `  trainyard operation show op-5f2c9a0e41d7b3c8
   trainyard operation show op-5f2c9a0e41d7b3c8 --wait
   trainyard operation show op-5f2c9a0e41d7b3c8 -o json`,
-		Args: cobra.ExactArgs(1),
+		Args:        cobra.ExactArgs(1),
+		Annotations: map[string]string{argsAnnotation: "the ID of the operation to show (a command run with --no-wait prints it)"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
 			if err != nil {

@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -88,12 +91,14 @@ type UsageError struct{ Err error }
 func (u UsageError) Error() string { return u.Err.Error() }
 func (u UsageError) Unwrap() error { return u.Err }
 
-// usageArgs makes a wrong number of arguments a usage error, in every command under c.
+// usageArgs makes a wrong number of arguments a usage error, in every command under c, that
+// says in words what is missing or extra, with the usage line and an example, in place of
+// cobra's "accepts 1 arg(s), received 0".
 func usageArgs(c *cobra.Command) {
 	if check := c.Args; check != nil {
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			if err := check(cmd, args); err != nil {
-				return UsageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, cmd.CommandPath())}
+				return UsageError{argsError(cmd, args, check, err)}
 			}
 			return nil
 		}
@@ -101,6 +106,89 @@ func usageArgs(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		usageArgs(sub)
 	}
+}
+
+// argsAnnotation is the annotation in which a command describes its arguments for argsError,
+// e.g. "the ID of an operation"; without it they are described from the command's Use.
+const argsAnnotation = "args"
+
+// argsError explains why check refused args. It tells missing arguments from extra ones by
+// asking check again with more and with one fewer, whatever check is.
+func argsError(cmd *cobra.Command, args []string, check cobra.PositionalArgs, err error) error {
+	name := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+	placeholders, afterDashes := argsOfUse(cmd.Use)
+	missing := false
+	for more := args; !missing && len(more) < len(args)+max(1, len(placeholders)); {
+		more = append(slices.Clip(more), "ARG")
+		missing = check(cmd, more) == nil
+	}
+	var msg string
+	switch {
+	case missing:
+		want := cmd.Annotations[argsAnnotation]
+		switch {
+		case want != "":
+		case afterDashes:
+			want = "the command to run after --"
+		case len(placeholders) == 1:
+			want = "its " + placeholders[0] + " argument"
+		default:
+			want = "its arguments " + strings.Join(placeholders, " ")
+		}
+		msg = name + " needs " + want
+		if ex := argsExample(cmd, afterDashes); ex != "" {
+			msg += ": " + ex
+		}
+	case len(args) > 0 && check(cmd, args[:len(args)-1]) == nil:
+		got := make([]string, len(args))
+		for i, a := range args {
+			got[i] = strconv.Quote(a)
+		}
+		if len(placeholders) == 0 {
+			msg = fmt.Sprintf("%s takes no arguments, but got %s; give everything with flags", name, strings.Join(got, " "))
+			if ex := argsExample(cmd, false); ex != "" {
+				msg += ", e.g. " + ex
+			}
+		} else {
+			msg = fmt.Sprintf("%s takes %s only, but got %d arguments: %s", name, strings.Join(placeholders, " "), len(args), strings.Join(got, " "))
+		}
+	default:
+		msg = err.Error()
+	}
+	return fmt.Errorf("%s\nusage: %s\nrun '%s --help' for more", msg, cmd.UseLine(), cmd.CommandPath())
+}
+
+// argsOfUse returns the argument placeholders of a command's Use line ("show ID" has ID), and
+// whether they come after "--", as a command to run does.
+func argsOfUse(use string) (placeholders []string, afterDashes bool) {
+	f := strings.Fields(use)
+	for _, w := range f[min(1, len(f)):] {
+		switch w {
+		case "[flags]":
+		case "--":
+			afterDashes = true
+		default:
+			placeholders = append(placeholders, w)
+		}
+	}
+	return placeholders, afterDashes
+}
+
+// argsExample is the first example of the command from its Example; for a command that runs
+// a command after "--", the first example that does.
+func argsExample(cmd *cobra.Command, afterDashes bool) string {
+	first := ""
+	for _, l := range strings.Split(cmd.Example, "\n") {
+		l = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(l), "\\"))
+		if !strings.HasPrefix(l, cmd.Root().Name()+" ") {
+			continue
+		}
+		if !afterDashes || strings.Contains(l, " -- ") {
+			return l
+		}
+		first = cmp.Or(first, l)
+	}
+	return first
 }
 
 // config is the CLI's config file, ~/.config/trainyard/config.yaml.

@@ -163,3 +163,29 @@ func clusterMin(c api.Compute) int {
 	}
 	return c.Properties.ScaleSettings.MinNodeCount
 }
+
+// reachable refuses to wait for more ready nodes than compute c can ever have, which would
+// only sit out the timeout: more than a cluster's max_instances, more than the one node of a
+// compute instance, or any node of an attached target, whose nodes trainyard does not manage.
+func reachable(c api.Compute, minNodes int) error {
+	if minNodes <= 0 {
+		return nil
+	}
+	switch {
+	case c.IsAttached:
+		return fmt.Errorf("--min-nodes %d: compute %s is an attached %s target, which has no nodes trainyard manages; leave --min-nodes out to wait for its operation only",
+			minNodes, c.Name, c.Type)
+	case c.Type == string(trainyard.TypeComputeInstance) && minNodes > 1:
+		return fmt.Errorf("--min-nodes %d: compute %s is a compute instance, a single node, so it never has %d ready; give --min-nodes 1 or leave it out",
+			minNodes, c.Name, minNodes)
+	case c.Type == string(trainyard.TypeAmlCompute) && minNodes > c.Properties.ScaleSettings.MaxNodeCount:
+		max := c.Properties.ScaleSettings.MaxNodeCount
+		fix := fmt.Sprintf("give --min-nodes %d or less", max)
+		if max == 0 {
+			fix = "leave --min-nodes out"
+		}
+		return fmt.Errorf("--min-nodes %d: compute %s has max_instances %d, so it never has %d nodes ready; %s, or raise its max first: trainyard compute update --name %s --max-instances %d",
+			minNodes, c.Name, max, minNodes, fix, c.Name, minNodes)
+	}
+	return nil
+}

@@ -112,15 +112,19 @@ func (l *Ledger) Check(ctx context.Context, code, workspace, location, size stri
 		return nil, err
 	}
 	pool := Pool(s.Family, lowPriority)
-	used := 0
-	if !alone {
-		u, err := l.used(ctx, workspace, location)
-		if err != nil {
-			return nil, err
-		}
-		used = u[pool]
+	u, err := l.used(ctx, workspace, location)
+	if err != nil {
+		return nil, err
 	}
-	return Check(code, workspace, location, pool, nodes*s.VCPUs, used, lim.Of(pool)), nil
+	if !alone {
+		return Check(code, workspace, location, pool, nodes*s.VCPUs, u[pool], lim.Of(pool)), nil
+	}
+	// Alone decides as if nothing were in use, and tells what is.
+	e := Check(code, workspace, location, pool, nodes*s.VCPUs, 0, lim.Of(pool))
+	if e != nil {
+		e.Used, e.Alone = u[pool], true
+	}
+	return e, nil
 }
 
 // Headroom returns how many more nodes of a compute fit now and, when none does, the wait

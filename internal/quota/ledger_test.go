@@ -72,8 +72,8 @@ func TestLedger(t *testing.T) {
 
 	// A job of 5 Dv2 nodes can never fit a limit of 8, whatever is released.
 	e, err := l.Check(ctx, "JobNodeCountExceedsCoreQuota", "default", "local", "STANDARD_D2_V2", false, 5, true)
-	if err != nil || e == nil || e.Requested != 10 || e.Used != 0 || e.Limit != 8 {
-		t.Errorf("Check(alone) = %+v, %v; want 10 requested over a limit of 8", e, err)
+	if err != nil || e == nil || e.Requested != 10 || e.Used != 6 || e.Limit != 8 {
+		t.Errorf("Check(alone) = %+v, %v; want 10 requested over a limit of 8, with the 6 in use", e, err)
 	}
 	// Two more nodes do not fit next to the three held; one does.
 	if e, _ := l.Check(ctx, "QuotaExceeded", "default", "local", "STANDARD_D2_V2", false, 2, false); e == nil || e.Used != 6 {
@@ -81,5 +81,58 @@ func TestLedger(t *testing.T) {
 	}
 	if e, _ := l.Check(ctx, "QuotaExceeded", "default", "local", "STANDARD_D2_V2", false, 1, false); e != nil {
 		t.Errorf("Check(1 more) = %+v, want nil", e)
+	}
+}
+
+// A request refused because it could never fit (alone) reports the cores really in use, as
+// quota show does: QA saw "0 of its 1 are in use" while 2 were.
+func TestCheckAloneReportsUsage(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name        string
+		over        map[string]int
+		allocs      []Allocation
+		size        string
+		lowPriority bool
+		nodes       int
+		want        *Exceeded // nil: fits
+		mentions    []string
+	}{
+		{name: "QA: a job of one D2 node over a lowered limit, one node held",
+			over: map[string]int{"standardDv2Family": 1}, allocs: []Allocation{{Size: "STANDARD_D2_V2", Nodes: 1}},
+			size: "STANDARD_D2_V2", nodes: 1,
+			want: &Exceeded{Code: "JobNodeCountExceedsCoreQuota", Workspace: "default", Location: "local", Pool: "standardDv2Family",
+				Requested: 2, Used: 2, Limit: 1, Alone: true},
+			mentions: []string{"needs 2 more cores", "more than its limit even with none in use", "2 of its 1 are in use", "--limit 4"}},
+		{name: "nothing held", over: map[string]int{"standardDv2Family": 2}, size: "STANDARD_D2_V2", nodes: 2,
+			want: &Exceeded{Code: "JobNodeCountExceedsCoreQuota", Workspace: "default", Location: "local", Pool: "standardDv2Family",
+				Requested: 4, Used: 0, Limit: 2, Alone: true},
+			mentions: []string{"0 of its 2 are in use", "--limit 4"}},
+		{name: "only the pool asked counts", over: map[string]int{"lowPriority": 4},
+			allocs: []Allocation{{Size: "STANDARD_D2_V2", Nodes: 3}, {Size: "STANDARD_DS3_V2", LowPriority: true, Nodes: 1}},
+			size:   "STANDARD_DS3_V2", lowPriority: true, nodes: 2,
+			want: &Exceeded{Code: "JobNodeCountExceedsCoreQuota", Workspace: "default", Location: "local", Pool: "lowPriority",
+				Requested: 8, Used: 4, Limit: 4, Alone: true},
+			mentions: []string{"the low-priority pool needs 8 more cores", "4 of its 4 are in use", "--low-priority --limit 12"}},
+		{name: "fits alone though the pool is full now: it waits, not refused",
+			over: map[string]int{"standardDv2Family": 2}, allocs: []Allocation{{Size: "STANDARD_D2_V2", Nodes: 1}},
+			size: "STANDARD_D2_V2", nodes: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newLedger(fakeSource{over: tt.over, allocs: tt.allocs})
+			got, err := l.Check(ctx, "JobNodeCountExceedsCoreQuota", "default", "local", tt.size, tt.lowPriority, tt.nodes, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
+				t.Fatalf("Check(alone) = %+v, want %+v", got, tt.want)
+			}
+			for _, m := range tt.mentions {
+				if !strings.Contains(got.Message(), m) {
+					t.Errorf("Message() = %q, want it to mention %q", got.Message(), m)
+				}
+			}
+		})
 	}
 }

@@ -52,6 +52,9 @@ type Exceeded struct {
 	Requested int
 	Used      int
 	Limit     int
+	// Alone: the request does not fit the limit even with none of the pool in use, so it is
+	// refused rather than left to wait; Used is still what is in use now.
+	Alone bool
 }
 
 // Message is the sentence users read: what, how much, and how to raise it.
@@ -60,8 +63,19 @@ func (e *Exceeded) Message() string {
 	if e.Pool == LowPriorityPool {
 		what = "the low-priority pool"
 	}
-	return fmt.Sprintf("%s: %s needs %d more cores in location %s, %d of its %d are in use in workspace %s; raise the limit with: trainyard quota set -w %s --location %s %s --limit %d",
-		e.Code, what, e.Requested, e.Location, e.Used, e.Limit, e.Workspace, e.Workspace, e.Location, poolFlag(e.Pool), e.Used+e.Requested)
+	alone := ""
+	if e.Alone {
+		alone = ", more than its limit even with none in use;"
+	}
+	return fmt.Sprintf("%s: %s needs %d more cores in location %s%s %d of its %d are in use in workspace %s; raise the limit with: trainyard quota set -w %s --location %s %s --limit %d",
+		e.Code, what, e.Requested, e.Location, firstOf(alone, ","), e.Used, e.Limit, e.Workspace, e.Workspace, e.Location, poolFlag(e.Pool), e.Used+e.Requested)
+}
+
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func poolFlag(pool string) string {
