@@ -22,7 +22,6 @@ const canary = "canary-Pw-7319!"
 func TestAttachDetach(t *testing.T) {
 	isolate(t)
 	s := newServer(t)
-	f := s.front()
 	dir := t.TempDir()
 	key := keytest.OpenSSH(false)
 	writeFile(t, filepath.Join(dir, "keys", "id_ed25519"), key)
@@ -36,14 +35,7 @@ ssh_settings:
   ssh_port: 2200
 `)
 	writeFile(t, filepath.Join(dir, "kubeconfig"), "clusters:\n- name: lab\n  cluster: {server: 'https://10.0.0.9:6443'}\nusers:\n- name: ml\n  user: {token: "+canary+"}\n")
-	tests := []struct {
-		name       string
-		args       []string
-		wantCode   int
-		wantOut    []string
-		wantErr    []string
-		noRequests bool
-	}{
+	tests := []refusal{
 		{
 			name: "attach with flags and a password",
 			args: []string{"compute", "attach", "--name", "myvm", "--type", "virtualmachine", "--address", "10.0.0.5", "--ssh-port", "2222",
@@ -123,29 +115,10 @@ ssh_settings:
 			wantOut: []string{"compute v1vm detached"},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before := f.requests()
-			code, stdout, stderr := run(t, append([]string{"--server", f.URL, "--token", s.token}, tt.args...)...)
-			if code != tt.wantCode {
-				t.Errorf("exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, stdout, stderr)
-			}
-			for _, w := range tt.wantOut {
-				if !strings.Contains(stdout, w) {
-					t.Errorf("stdout lacks %q:\n%s", w, stdout)
-				}
-			}
-			for _, w := range tt.wantErr {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("stderr lacks %q:\n%s", w, stderr)
-				}
-			}
-			if n := f.requests() - before; tt.noRequests && n > 0 {
-				t.Errorf("the CLI sent %d request(s); it should have refused before sending any", n)
-			}
-			noCredentials(t, stdout+stderr, key)
-		})
+	for i := range tests {
+		tests[i].check = func(t *testing.T, stdout, stderr string) { noCredentials(t, stdout+stderr, key) }
 	}
+	runRefusals(t, s, tests)
 	// The key file was read here and its content sent; its path never was.
 	var sent api.ComputeSpec
 	if err := json.Unmarshal(s.body("POST /v1/workspaces/default/computes"), &sent); err != nil {

@@ -141,16 +141,7 @@ func deadURL(t *testing.T) string {
 func TestCommands(t *testing.T) {
 	isolate(t)
 	s := newServer(t)
-	f := s.front()
-	tests := []struct {
-		name       string
-		args       []string
-		token      string // default: the admin token
-		wantCode   int
-		wantOut    []string
-		wantErr    []string
-		noRequests bool // the CLI must refuse before it sends anything
-	}{
+	tests := []refusal{
 		{
 			name:     "bad compute name is refused before any request",
 			args:     []string{"compute", "create", "--name", "cpu-cluster-1", "--type", "amlcompute", "--no-wait"},
@@ -244,32 +235,7 @@ func TestCommands(t *testing.T) {
 			wantCode: 1, wantErr: []string{"already Canceled"},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tok := tt.token
-			if tok == "" {
-				tok = s.token
-			}
-			before := f.requests()
-			code, stdout, stderr := run(t, append([]string{"--server", f.URL, "--token", tok}, tt.args...)...)
-			if code != tt.wantCode {
-				t.Errorf("exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, stdout, stderr)
-			}
-			for _, w := range tt.wantOut {
-				if !strings.Contains(stdout, w) {
-					t.Errorf("stdout lacks %q:\n%s", w, stdout)
-				}
-			}
-			for _, w := range tt.wantErr {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("stderr lacks %q:\n%s", w, stderr)
-				}
-			}
-			if n := f.requests() - before; tt.noRequests && n > 0 {
-				t.Errorf("the CLI sent %d request(s); it should have refused before sending any", n)
-			}
-		})
-	}
+	runRefusals(t, s, tests)
 }
 
 func TestOutputFormats(t *testing.T) {

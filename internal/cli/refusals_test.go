@@ -14,12 +14,15 @@ import (
 type refusal struct {
 	name       string
 	args       []string
+	token      string // default: the admin token
 	wantCode   int
 	wantOut    []string
 	wantErr    []string
 	notErr     []string // must not be in stderr
 	noRequests bool     // refused before anything is sent
 	within     time.Duration
+	// check, when set, looks further at what the command printed.
+	check func(t *testing.T, stdout, stderr string)
 }
 
 func runRefusals(t *testing.T, s *server, tests []refusal) {
@@ -27,8 +30,12 @@ func runRefusals(t *testing.T, s *server, tests []refusal) {
 	f := s.front()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tok := tt.token
+			if tok == "" {
+				tok = s.token
+			}
 			before, start := f.requests(), time.Now()
-			code, stdout, stderr := run(t, append([]string{"--server", f.URL, "--token", s.token}, tt.args...)...)
+			code, stdout, stderr := run(t, append([]string{"--server", f.URL, "--token", tok}, tt.args...)...)
 			if code != tt.wantCode {
 				t.Errorf("exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, stdout, stderr)
 			}
@@ -52,6 +59,9 @@ func runRefusals(t *testing.T, s *server, tests []refusal) {
 			}
 			if tt.within > 0 && time.Since(start) > tt.within {
 				t.Errorf("took %s, want at most %s", time.Since(start), tt.within)
+			}
+			if tt.check != nil {
+				tt.check(t, stdout, stderr)
 			}
 		})
 	}
