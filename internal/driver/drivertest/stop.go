@@ -86,14 +86,17 @@ func testStopExited(t *testing.T, newDriver func(*testing.T) driver.Driver) {
 // background, even ones that ignore SIGTERM. Each holds the write end of a FIFO in the working
 // dir, so the test sees it die as end of file, whatever pid namespace it runs in.
 func testStopKillsBackground(t *testing.T, newDriver func(*testing.T) driver.Driver) {
-	// The background child opens the FIFO, ignores TERM, says "up" and sleeps.
-	const child = "(exec 3>bg.fifo; trap '' TERM; echo up >&3; exec sleep 60) & "
+	// The background child opens the FIFO, ignores TERM, says "up" (also as a file, for the
+	// command) and sleeps.
+	const child = "(exec 3>bg.fifo; trap '' TERM; echo up >&3; : > up; exec sleep 60) & "
 	tests := []struct {
 		name    string
 		command string
 	}{
 		{name: "command running", command: child + "sleep 60"},
-		{name: "command exited", command: child + "exit 0"},
+		// The command exits once its child is up: a child still starting when the command
+		// exits may be ended before it says so, which is right, but not what this tests.
+		{name: "command exited", command: child + "while [ ! -e up ]; do sleep 0.01; done; exit 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
