@@ -76,6 +76,7 @@ type Job struct {
 	Snapshot      string // content hash of the code snapshot, empty without code
 	Timeout       time.Duration
 	InstanceCount int
+	Distribution  Distribution // zero for a plain job
 
 	// The container the command runs in; Image empty runs it as a process on the node.
 	EnvironmentRef string // NAME:VERSION of its environment

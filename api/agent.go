@@ -43,6 +43,9 @@ type Assignment struct {
 	Image      string `json:"image,omitempty"`
 	ShmSize    int64  `json:"shm_size,omitempty"`
 	DockerArgs string `json:"docker_args,omitempty"`
+	// Rank is this node's rank in a multi-node job (0 for a single-node job); only rank 0
+	// uploads outputs.
+	Rank int `json:"rank,omitempty"`
 }
 
 // StatusRequest reports a job's progress on its node: Running or Finalizing.

@@ -313,6 +313,18 @@ type Job struct {
 	Image       string `json:"image,omitempty"`
 	ShmSize     string `json:"shmSize,omitempty"`
 	DockerArgs  string `json:"dockerArgs,omitempty"`
+	// Distribution is how a multi-process job is launched ("pytorch, 1 process(es) per node").
+	Distribution string `json:"distribution,omitempty"`
+	// Ranks are the nodes of a multi-node job once placed, rank 0 first.
+	Ranks []JobRank `json:"ranks,omitempty"`
+}
+
+// JobRank is one node of a multi-node job.
+type JobRank struct {
+	Rank     int    `json:"rank"`
+	Node     string `json:"node"`
+	State    string `json:"state"` // placed, running, finalizing or done
+	ExitCode *int   `json:"exitCode,omitempty"`
 }
 
 // JobError says why a job failed.

@@ -268,7 +268,11 @@ func (r *run) report(ctx context.Context, what string, body any) bool {
 	}
 }
 
+// uploadOutputs sends outputs/ to the server; of a multi-node job, rank 0's alone.
 func (r *run) uploadOutputs(ctx context.Context) error {
+	if r.as.Rank > 0 {
+		return nil
+	}
 	entries, err := os.ReadDir(r.outputsDir())
 	if err != nil || len(entries) == 0 {
 		return nil

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -90,7 +91,7 @@ func (s *Server) syncOnce(r *http.Request, nodeID string, running []int64) (api.
 		if err != nil && trainyard.ErrorCode(err) != trainyard.NotFound {
 			return resp, err
 		}
-		if err != nil || j.Node != nodeID || j.Status.Terminal() {
+		if err != nil || !s.onNode(ctx, j, nodeID) || j.Status.Terminal() {
 			resp.Stop = append(resp.Stop, id)
 		}
 	}
@@ -102,13 +103,36 @@ func (s *Server) syncOnce(r *http.Request, nodeID string, running []int64) (api.
 		return resp, err
 	}
 	j := a.Job
-	s.Log.Info("job placed", "job", j.Name, "workspace", j.Workspace, "node_id", nodeID)
+	s.Log.Info("job placed", "job", j.Name, "workspace", j.Workspace, "node_id", nodeID, "rank", a.Rank)
+	if a.Gang.Nodes > 1 {
+		s.Notify() // the gang's other nodes wait in their syncs for their ranks
+	}
+	env := j.Environment
+	if a.Gang.Nodes > 1 {
+		env = maps.Clone(j.Environment)
+		if env == nil {
+			env = map[string]string{}
+		}
+		maps.Copy(env, trainyard.RankEnv(a.Gang, a.Rank))
+	}
 	resp.Assignment = &api.Assignment{
-		JobID: j.ID, Workspace: j.Workspace, Name: j.Name, Command: j.Command, Env: j.Environment,
+		JobID: j.ID, Workspace: j.Workspace, Name: j.Name, Command: j.Command, Env: env,
 		HasSnapshot: j.Snapshot != "", TimeoutMS: j.Timeout.Milliseconds(), RunToken: a.RunToken,
-		Outputs: outputNames(j), Image: j.Image, ShmSize: j.ShmSize, DockerArgs: j.DockerArgs,
+		Outputs: outputNames(j), Image: j.Image, ShmSize: j.ShmSize, DockerArgs: j.DockerArgs, Rank: a.Rank,
 	}
 	return resp, nil
+}
+
+// onNode reports whether job j runs on node nodeID: as its node, or as a rank of a gang.
+func (s *Server) onNode(ctx context.Context, j store.JobRow, nodeID string) bool {
+	if j.Node == nodeID {
+		return true
+	}
+	if j.InstanceCount <= 1 {
+		return false
+	}
+	_, ok, err := s.Store.RankOf(ctx, j.ID, nodeID)
+	return err == nil && ok
 }
 
 // outputNames lists the named outputs of a job's spec, whose folders the agent creates.
@@ -139,7 +163,7 @@ func (s *Server) ownJob(r *http.Request) (store.JobRow, error) {
 	if err != nil {
 		return j, err
 	}
-	if j.Node != principal(r).Subject {
+	if !s.onNode(r.Context(), j, principal(r).Subject) {
 		return j, trainyard.Errorf(trainyard.Forbidden, "job %d is not placed on this node", id)
 	}
 	return j, nil
@@ -200,7 +224,12 @@ func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return trainyard.Errorf(trainyard.TooLarge, "a log chunk is at most 16 MB")
 	}
-	size, err := appendLog(s.logPath(j.ID), offset, data)
+	var size int64
+	if j.InstanceCount > 1 {
+		size, err = s.appendRankLog(r.Context(), j, principal(r).Subject, offset, data)
+	} else {
+		size, err = appendLog(s.logPath(j.ID), offset, data)
+	}
 	if err != nil && trainyard.ErrorCode(err) != trainyard.Conflict {
 		return err
 	}
@@ -213,6 +242,9 @@ func (s *Server) agentOutputs(w http.ResponseWriter, r *http.Request) error {
 	j, err := s.ownJob(r)
 	if err != nil {
 		return err
+	}
+	if j.Node != principal(r).Subject {
+		return trainyard.Errorf(trainyard.Conflict, "job %d: only rank 0 uploads the outputs of a multi-node job", j.ID)
 	}
 	if _, _, err := writeDurably(s.outputsPath(j.ID), r.Body, maxOutputBytes); err != nil {
 		return err
@@ -241,7 +273,7 @@ func (s *Server) agentFinish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.Log.Info("job ended", "job", j.Name, "workspace", j.Workspace, "status", j.Status, "node_id", j.Node)
+	s.Log.Info("job ended on a node", "job", j.Name, "workspace", j.Workspace, "status", j.Status, "node_id", principal(r).Subject)
 	s.Notify()
 	s.Kick()
 	w.WriteHeader(http.StatusNoContent)

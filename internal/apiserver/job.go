@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -88,7 +89,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 		s.Build()
 	}
 	s.Notify()
-	writeJSON(w, http.StatusCreated, s.jobOut(row, nil))
+	writeJSON(w, http.StatusCreated, s.jobOut(r.Context(), row, nil))
 	return nil
 }
 
@@ -97,6 +98,10 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 // not nil, is the run-based cluster to be created with the job; else the job names its compute.
 func (s *Server) admit(r *http.Request, j trainyard.Job, run *trainyard.ComputeTarget) (string, error) {
 	if run == nil && j.Compute == string(trainyard.TypeLocal) {
+		if j.InstanceCount > 1 {
+			return "", trainyard.Errorf(trainyard.Invalid, "resources.instance_count %d: the local target is the server's one machine; submit a multi-node job to an amlcompute cluster with max_instances %d or more",
+				j.InstanceCount, j.InstanceCount)
+		}
 		return trainyard.WaitLocalBusy + ": waiting for the server's own machine", nil
 	}
 	c, err := s.jobCompute(r, j, run)
@@ -123,8 +128,8 @@ func (s *Server) admit(r *http.Request, j trainyard.Job, run *trainyard.ComputeT
 		}
 	}
 	if c.Scale.MaxNodes < j.InstanceCount {
-		return "", trainyard.Errorf(trainyard.Invalid, "compute %q has max_instances %d, so a job that needs %d node(s) could never start; raise max_instances or pick another compute",
-			c.Name, c.Scale.MaxNodes, j.InstanceCount)
+		return "", trainyard.Errorf(trainyard.Invalid, "resources.instance_count %d: compute %q has max_instances %d, so the job, which takes its nodes together, could never start; raise it (trainyard compute update --name %s --max-instances %d) or pick another compute",
+			j.InstanceCount, c.Name, c.Scale.MaxNodes, c.Name, j.InstanceCount)
 	}
 	// A job whose nodes could never fit the quota, even on an empty cluster, is refused (C-04).
 	if e, err := s.quotaCheck(r, "JobNodeCountExceedsCoreQuota", c, j.InstanceCount, true); err != nil || e != nil {
@@ -142,7 +147,7 @@ func (s *Server) showJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.jobOut(j, ms))
+	writeJSON(w, http.StatusOK, s.jobOut(r.Context(), j, ms))
 	return nil
 }
 
@@ -166,7 +171,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []api.Job{}
 	for _, j := range jobs {
-		out = append(out, s.jobOut(j, nil))
+		out = append(out, s.jobOut(r.Context(), j, nil))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"value": out})
 	return nil
@@ -180,7 +185,7 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
 	s.Log.Info("job cancel requested", "workspace", j.Workspace, "job", j.Name, "status", j.Status)
 	s.Notify()
 	s.Kick()
-	writeJSON(w, http.StatusOK, s.jobOut(j, nil))
+	writeJSON(w, http.StatusOK, s.jobOut(r.Context(), j, nil))
 	return nil
 }
 
@@ -244,12 +249,22 @@ func (s *Server) logMetrics(w http.ResponseWriter, r *http.Request) error {
 }
 
 // jobOut converts a job to the wire shape; ms, when given, fills the latest value of each metric.
-func (s *Server) jobOut(j store.JobRow, ms []store.Metric) api.Job {
+func (s *Server) jobOut(ctx context.Context, j store.JobRow, ms []store.Metric) api.Job {
 	out := api.Job{
 		Name: j.Name, Workspace: j.Workspace, DisplayName: j.DisplayName, ExperimentName: j.ExperimentName,
 		Description: j.Description, Tags: j.Tags, Compute: j.Compute, RunBased: inlineCompute(j.Spec), Command: j.Command, Code: j.Snapshot,
 		EnvironmentVariables: slices.Sorted(maps.Keys(j.Environment)), InstanceCount: j.InstanceCount,
 		Status: string(j.Status), WaitReason: j.WaitReason, Node: j.Node, ExitCode: j.ExitCode, CreatedAt: j.CreatedAt,
+	}
+	out.Distribution = j.Distribution.String()
+	if j.InstanceCount > 1 {
+		ranks, err := s.Store.Ranks(ctx, j.ID)
+		if err != nil {
+			s.Log.Warn("listing the ranks of a job", "job", j.Name, "err", err)
+		}
+		for _, r := range ranks {
+			out.Ranks = append(out.Ranks, api.JobRank{Rank: r.Rank, Node: r.Node, State: r.State, ExitCode: r.ExitCode})
+		}
 	}
 	if j.Status != trainyard.JobQueued && (j.Status != trainyard.JobPreparing || j.Node != "") {
 		out.WaitReason = ""

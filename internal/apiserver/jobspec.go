@@ -60,11 +60,22 @@ func jobFromSpec(workspace string, spec api.JobSpec) (trainyard.Job, error) {
 		}
 	}
 	if spec.Distribution != nil {
-		return j, trainyard.Errorf(trainyard.Invalid, "distribution: distributed jobs are not supported yet; remove the distribution key to run one process")
+		m, ok := spec.Distribution.(map[string]any)
+		if !ok {
+			return j, trainyard.Errorf(trainyard.Invalid, "distribution: want a mapping with type (pytorch, mpi or tensorflow)")
+		}
+		d, err := trainyard.ParseDistribution(m)
+		if err != nil {
+			return j, err
+		}
+		j.Distribution = d
 	}
 	if res := spec.Resources; res != nil {
-		if res.InstanceCount < 0 || res.InstanceCount > 1 {
-			return j, trainyard.Errorf(trainyard.Invalid, "resources.instance_count %d: only single-node jobs (1) are supported for now", res.InstanceCount)
+		if res.InstanceCount < 0 {
+			return j, trainyard.Errorf(trainyard.Invalid, "resources.instance_count %d: the number of nodes the job takes, 1 or more", res.InstanceCount)
+		}
+		if res.InstanceCount > 1 {
+			j.InstanceCount = res.InstanceCount
 		}
 		if res.InstanceType != "" {
 			return j, trainyard.Errorf(trainyard.Invalid, "resources.instance_type applies to Kubernetes targets, which are not supported yet; remove it")

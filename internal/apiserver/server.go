@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/trainyard/trainyard"
 	"github.com/trainyard/trainyard/internal/quota"
@@ -29,6 +30,7 @@ type Server struct {
 	Log    *slog.Logger
 
 	changed *signal
+	logMu   sync.Mutex // orders the ranks' appends to a multi-node job's log
 }
 
 // Handler returns the HTTP handler of every route.

@@ -117,8 +117,21 @@ func printJob(w io.Writer, j api.Job) {
 	if j.WaitReason != "" {
 		fmt.Fprintf(tw, "wait reason:\t%s\n", j.WaitReason)
 	}
-	if j.Node != "" {
+	if j.Node != "" && len(j.Ranks) == 0 {
 		fmt.Fprintf(tw, "node:\t%s\n", j.Node)
+	}
+	if j.InstanceCount > 1 {
+		fmt.Fprintf(tw, "nodes:\t%d, taken together\n", j.InstanceCount)
+	}
+	if j.Distribution != "" {
+		fmt.Fprintf(tw, "distribution:\t%s\n", j.Distribution)
+	}
+	for _, r := range j.Ranks {
+		exit := ""
+		if r.ExitCode != nil {
+			exit = fmt.Sprintf(", exit %d", *r.ExitCode)
+		}
+		fmt.Fprintf(tw, "rank %d:\t%s (%s%s)\n", r.Rank, r.Node, r.State, exit)
 	}
 	fmt.Fprintf(tw, "command:\t%s\n", j.Command)
 	if len(j.EnvironmentVariables) > 0 {

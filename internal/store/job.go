@@ -20,7 +20,7 @@ type JobRow struct {
 
 const jobCols = `id, workspace, name, display_name, experiment_name, description, tags, compute, command, env,
 	snapshot, timeout_ms, instance_count, spec, status, wait_reason, node, exit_code, error_code, error_message,
-	created_at, started_at, ended_at, environment, image, shm_size, docker_args, build_log`
+	created_at, started_at, ended_at, environment, image, shm_size, docker_args, build_log, distribution`
 
 // CreateJob records a new queued job. Conflict if its name is taken in the workspace.
 func (s *DB) CreateJob(ctx context.Context, j trainyard.Job, spec string) (JobRow, error) {
@@ -47,11 +47,11 @@ func (s *DB) insertJob(tx *sql.Tx, j trainyard.Job, spec string) (int64, error) 
 	}
 	res, err := tx.Exec(`INSERT INTO jobs (workspace, name, display_name, experiment_name, description, tags, compute,
 		command, env, snapshot, timeout_ms, instance_count, spec, status, wait_reason, created_at,
-		environment, image, shm_size, docker_args)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		environment, image, shm_size, docker_args, distribution)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		j.Workspace, j.Name, j.DisplayName, j.ExperimentName, j.Description, string(tags), j.Compute,
 		j.Command, s.box.Seal(env), j.Snapshot, j.Timeout.Milliseconds(), j.InstanceCount, spec,
-		status, j.WaitReason, s.now(), j.EnvironmentRef, j.Image, j.ShmSize, s.sealText(j.DockerArgs))
+		status, j.WaitReason, s.now(), j.EnvironmentRef, j.Image, j.ShmSize, s.sealText(j.DockerArgs), distributionText(j.Distribution))
 	if isUnique(err) {
 		return 0, trainyard.Errorf(trainyard.Conflict, "a job named %q already exists in workspace %q; job names are unique: leave name out to get a generated one", j.Name, j.Workspace)
 	}
@@ -124,13 +124,17 @@ func (s *DB) scanJob(r scanner) (JobRow, error) {
 	var tags, env, ecode, emsg string
 	var timeout, created, started, ended int64
 	var exit sql.NullInt64
+	var dist string
 	err := r.Scan(&j.ID, &j.Workspace, &j.Name, &j.DisplayName, &j.ExperimentName, &j.Description, &tags, &j.Compute,
 		&j.Command, &env, &j.Snapshot, &timeout, &j.InstanceCount, &j.Spec, &j.Status, &j.WaitReason, &j.Node,
-		&exit, &ecode, &emsg, &created, &started, &ended, &j.EnvironmentRef, &j.Image, &j.ShmSize, &j.DockerArgs, &j.BuildLog)
+		&exit, &ecode, &emsg, &created, &started, &ended, &j.EnvironmentRef, &j.Image, &j.ShmSize, &j.DockerArgs, &j.BuildLog, &dist)
 	if err != nil {
 		return j, err
 	}
 	json.Unmarshal([]byte(tags), &j.Tags)
+	if dist != "" {
+		json.Unmarshal([]byte(dist), &j.Distribution)
+	}
 	plain, err := s.box.Open(env)
 	if err != nil {
 		return j, fmt.Errorf("job %d: environment: %w", j.ID, err)
@@ -154,10 +158,13 @@ func (s *DB) scanJob(r scanner) (JobRow, error) {
 	return j, nil
 }
 
-// Assignment is a job placed on a node, with a fresh run token for its metrics.
+// Assignment is a job placed on a node, with a fresh run token for its metrics. A multi-node
+// job's assignment names the node's rank and where the ranks meet.
 type Assignment struct {
 	Job      JobRow
 	RunToken string
+	Rank     int
+	Gang     trainyard.Gang // zero for a single-node job
 }
 
 // Place gives node nodeID its work: the job already placed on it and not yet started (the
@@ -171,32 +178,55 @@ func (s *DB) Place(ctx context.Context, nodeID string, running []int64) (a Assig
 			return err
 		}
 		var jobID int64
+		gang := false
 		switch {
 		case n.State == trainyard.NodeRunning && n.JobID != 0 && !contains(running, n.JobID):
-			var st trainyard.JobStatus
-			if err := tx.QueryRow(`SELECT status FROM jobs WHERE id = ?`, n.JobID).Scan(&st); err != nil {
+			r, ok, err := rankOn(tx, n.JobID, nodeID)
+			if err != nil {
 				return err
 			}
-			if st != trainyard.JobPreparing {
-				return nil
+			if ok {
+				if r.State != rankPlaced {
+					return nil
+				}
+				gang, a.Rank = true, r.Rank
+			} else {
+				var st trainyard.JobStatus
+				if err := tx.QueryRow(`SELECT status FROM jobs WHERE id = ?`, n.JobID).Scan(&st); err != nil {
+					return err
+				}
+				if st != trainyard.JobPreparing {
+					return nil
+				}
 			}
 			jobID = n.JobID
 		case n.State == trainyard.NodeIdle:
 			if stopped, err := instanceStopped(tx, n.Workspace, n.Compute); err != nil || stopped {
 				return err // a stopped instance's node gets no new work while it is released
 			}
-			q := `SELECT id FROM jobs WHERE status = ? AND workspace = ? AND compute = ? ORDER BY id LIMIT 1`
+			q := `SELECT id, instance_count FROM jobs WHERE status = ? AND workspace = ? AND compute = ? ORDER BY id LIMIT 1`
 			args := []any{trainyard.JobQueued, n.Workspace, n.Compute}
 			if nodeID == LocalNodeID {
-				q = `SELECT id FROM jobs WHERE status = ? AND compute = ? ORDER BY id LIMIT 1`
+				q = `SELECT id, instance_count FROM jobs WHERE status = ? AND compute = ? ORDER BY id LIMIT 1`
 				args = []any{trainyard.JobQueued, trainyard.TypeLocal}
 			}
-			err := tx.QueryRow(q, args...).Scan(&jobID)
+			var count int
+			err := tx.QueryRow(q, args...).Scan(&jobID, &count)
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil
 			}
 			if err != nil {
 				return err
+			}
+			if count > 1 {
+				// The oldest job goes first, also when it waits for more nodes: a younger
+				// job taking them would keep a gang waiting for ever.
+				placed, err := s.placeGang(tx, n, jobID, count)
+				if err != nil || !placed {
+					return err
+				}
+				gang = true
+				break
 			}
 			now := s.now()
 			if _, err := tx.Exec(`UPDATE jobs SET status = ?, node = ?, wait_reason = '' WHERE id = ?`, trainyard.JobPreparing, nodeID, jobID); err != nil {
@@ -210,7 +240,12 @@ func (s *DB) Place(ctx context.Context, nodeID string, running []int64) (a Assig
 		}
 		a.RunToken = NewToken("tyr")
 		sub := fmt.Sprint(jobID)
-		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindRun, sub); err != nil {
+		if gang {
+			// Every rank holds a run token of the job, until the job ends.
+			if a.Gang, err = gangOf(tx, jobID); err != nil {
+				return err
+			}
+		} else if _, err := tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindRun, sub); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(`INSERT INTO tokens (hash, kind, subject, created_at) VALUES (?,?,?,?)`, HashToken(a.RunToken), KindRun, sub, s.now()); err != nil {
@@ -253,22 +288,48 @@ func contains(ids []int64, id int64) bool {
 // only report on its own live work.
 func (s *DB) jobOnNode(tx *sql.Tx, nodeID string, jobID int64) (JobRow, error) {
 	j, err := s.scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && j.Node != nodeID) {
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return j, err
+	}
+	mine := err == nil && j.Node == nodeID
+	if err == nil && !mine && j.InstanceCount > 1 {
+		if _, mine, err = rankOn(tx, jobID, nodeID); err != nil { // a rank of the gang
+			return j, err
+		}
+	}
+	if !mine {
 		return j, trainyard.Errorf(trainyard.NotFound, "job %d is not placed on node %s", jobID, nodeID)
 	}
-	if err == nil && j.Status.Terminal() {
+	if j.Status.Terminal() {
 		return j, trainyard.Errorf(trainyard.Conflict, "job %d is already %s", jobID, j.Status)
 	}
-	return j, err
+	return j, nil
 }
 
 // SetJobRunning records that the command of a placed job started, or that it finished and its
 // outputs are being collected (Finalizing).
 func (s *DB) SetJobRunning(ctx context.Context, nodeID string, jobID int64, st trainyard.JobStatus) error {
 	return s.update(ctx, func(tx *sql.Tx) error {
-		j, err := s.jobOnNode(tx, nodeID, jobID)
+		_, gang, err := rankOn(tx, jobID, nodeID)
 		if err != nil {
 			return err
+		}
+		j, err := s.jobOnNode(tx, nodeID, jobID)
+		if gang && trainyard.ErrorCode(err) == trainyard.Conflict {
+			return nil // a rank stopping after its gang ended: it reports its finish next
+		}
+		if err != nil {
+			return err
+		}
+		if j.InstanceCount > 1 {
+			// Each rank records its own part; the job's status follows rank 0, its own node.
+			state := map[trainyard.JobStatus]string{trainyard.JobRunning: rankRunning, trainyard.JobFinalizing: rankFinalizing}[st]
+			if _, err := tx.Exec(`UPDATE job_ranks SET state = ? WHERE job_id = ? AND node = ? AND state != ?`, state, jobID, nodeID, rankDone); err != nil {
+				return err
+			}
+			if j.Node != nodeID {
+				return nil
+			}
 		}
 		// Repeats and late reports (an agent re-attached after its task had ended) are no-ops.
 		if j.Status == st || j.Status == trainyard.JobCancelRequested || j.Status == trainyard.JobFinalizing {
@@ -297,8 +358,13 @@ type Outcome struct {
 func (s *DB) FinishJob(ctx context.Context, nodeID string, jobID int64, o Outcome) (JobRow, error) {
 	var out JobRow
 	err := s.update(ctx, func(tx *sql.Tx) error {
-		j, err := s.jobOnNode(tx, nodeID, jobID)
+		// A rank of a gang that ended already still frees its node.
+		r, gang, err := rankOn(tx, jobID, nodeID)
 		if err != nil {
+			return err
+		}
+		j, err := s.jobOnNode(tx, nodeID, jobID)
+		if err != nil && !(gang && trainyard.ErrorCode(err) == trainyard.Conflict) {
 			return err
 		}
 		st := trainyard.JobCompleted
@@ -324,6 +390,17 @@ func (s *DB) FinishJob(ctx context.Context, nodeID string, jobID int64, o Outcom
 			exit = *o.ExitCode
 		}
 		now := s.now()
+		if gang {
+			ended, err := s.finishRank(tx, j, r, st, exit, ecode, emsg)
+			if err == nil {
+				out, err = s.scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
+			}
+			if err != nil || !ended {
+				return err
+			}
+			_, err = tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindRun, fmt.Sprint(jobID))
+			return err
+		}
 		if _, err := tx.Exec(`UPDATE jobs SET status = ?, exit_code = ?, error_code = ?, error_message = ?, ended_at = ? WHERE id = ?`,
 			st, exit, ecode, emsg, now, jobID); err != nil {
 			return err
@@ -371,7 +448,9 @@ func (s *DB) CancelJob(ctx context.Context, workspace, name string) (JobRow, err
 
 // CancelRequested returns the IDs of the jobs on a node whose cancel was asked.
 func (s *DB) CancelRequested(ctx context.Context, nodeID string) ([]int64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM jobs WHERE node = ? AND status = ?`, nodeID, trainyard.JobCancelRequested)
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM jobs WHERE node = ? AND status = ?
+		UNION SELECT r.job_id FROM job_ranks r JOIN jobs j ON j.id = r.job_id WHERE r.node = ? AND r.state != ? AND j.status = ?`,
+		nodeID, trainyard.JobCancelRequested, nodeID, rankDone, trainyard.JobCancelRequested)
 	if err != nil {
 		return nil, err
 	}

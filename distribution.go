@@ -1,0 +1,133 @@
+package trainyard
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// DistributionType is how a multi-process job is launched (the job YAML's distribution.type).
+type DistributionType string
+
+const (
+	DistributionPyTorch    DistributionType = "pytorch"
+	DistributionMPI        DistributionType = "mpi"
+	DistributionTensorFlow DistributionType = "tensorflow"
+)
+
+// Distribution is a job's distribution block. The zero value is a plain job: its command runs
+// once on each of its nodes.
+type Distribution struct {
+	Type                    DistributionType
+	ProcessCountPerInstance int // processes per node; 0 means 1
+	WorkerCount             int // tensorflow
+	ParameterServerCount    int // tensorflow
+}
+
+// DefaultMasterPort is the rendezvous port of rank 0 (MASTER_PORT), as in the reference system.
+const DefaultMasterPort = 6105
+
+// ParseDistribution reads a job's distribution mapping: the key names of the Azure ML v2 job
+// YAML, type first. What this server cannot launch yet is refused by name after the mapping is
+// checked, so a bad block is told what is wrong with it before what is missing here.
+func ParseDistribution(v map[string]any) (Distribution, error) {
+	var d Distribution
+	typ, _ := v["type"].(string)
+	d.Type = DistributionType(strings.ToLower(typ))
+	var allowed []string
+	switch d.Type {
+	case DistributionPyTorch, DistributionMPI:
+		allowed = []string{"type", "process_count_per_instance"}
+	case DistributionTensorFlow:
+		allowed = []string{"type", "worker_count", "parameter_server_count"}
+	default:
+		return d, Errorf(Invalid, "distribution.type %q: must be pytorch, mpi or tensorflow", typ)
+	}
+	for _, k := range slices.Sorted(maps.Keys(v)) {
+		if !slices.Contains(allowed, k) {
+			return d, Errorf(Invalid, "distribution.%s: not a key of a %s distribution, which has %s", k, d.Type, strings.Join(allowed, ", "))
+		}
+	}
+	count := func(key string, dst *int) error {
+		raw, ok := v[key]
+		if !ok {
+			return nil
+		}
+		n, ok := wholeNumber(raw)
+		if !ok || n < 1 {
+			return Errorf(Invalid, "distribution.%s %v: must be a whole number, 1 or more", key, raw)
+		}
+		*dst = n
+		return nil
+	}
+	for _, c := range []struct {
+		key string
+		dst *int
+	}{{"process_count_per_instance", &d.ProcessCountPerInstance}, {"worker_count", &d.WorkerCount}, {"parameter_server_count", &d.ParameterServerCount}} {
+		if err := count(c.key, c.dst); err != nil {
+			return d, err
+		}
+	}
+	// Case C-08: an MPI job says how many processes each node runs; nothing guesses it.
+	if d.Type == DistributionMPI && d.ProcessCountPerInstance == 0 {
+		return d, Errorf(Invalid, "distribution.process_count_per_instance is required for an mpi job: the number of processes each node runs, usually its GPU count (1 on CPU nodes)")
+	}
+	switch {
+	case d.Type != DistributionPyTorch:
+		return d, Errorf(Invalid, "distribution.type %s: only pytorch jobs are launched by this server yet; use type: pytorch, or leave distribution out to run the command once per node", d.Type)
+	case d.ProcessCountPerInstance > 1:
+		return d, Errorf(Invalid, "distribution.process_count_per_instance %d: one process per node is launched yet; use 1 and start more processes per node from the script", d.ProcessCountPerInstance)
+	}
+	return d, nil
+}
+
+// wholeNumber accepts what a YAML or JSON number decodes to.
+func wholeNumber(v any) (int, bool) {
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case int64:
+		return int(n), true
+	case float64:
+		return int(n), n == float64(int(n))
+	case json.Number:
+		i, err := n.Int64()
+		return int(i), err == nil
+	}
+	return 0, false
+}
+
+// Gang is where the ranks of a multi-node job meet: how many nodes it has and the address
+// and port of rank 0.
+type Gang struct {
+	Nodes      int
+	MasterAddr string
+	MasterPort int
+}
+
+// RankEnv is what the process of node rank sees (SPEC §3.8): MASTER_ADDR and MASTER_PORT of
+// rank 0, WORLD_SIZE, NODE_RANK, RANK, LOCAL_RANK and LOCAL_WORLD_SIZE, one process per node.
+// A plain job (no distribution) on several nodes sees the same, so its script can tell its
+// nodes apart.
+func RankEnv(g Gang, rank int) map[string]string {
+	return map[string]string{
+		"MASTER_ADDR":      g.MasterAddr,
+		"MASTER_PORT":      strconv.Itoa(g.MasterPort),
+		"WORLD_SIZE":       strconv.Itoa(g.Nodes),
+		"NODE_RANK":        strconv.Itoa(rank),
+		"RANK":             strconv.Itoa(rank),
+		"LOCAL_RANK":       "0",
+		"LOCAL_WORLD_SIZE": "1",
+	}
+}
+
+// String is the distribution as job show gives it.
+func (d Distribution) String() string {
+	if d.Type == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s, %d process(es) per node", d.Type, max(1, d.ProcessCountPerInstance))
+}

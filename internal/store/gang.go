@@ -1,0 +1,186 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/trainyard/trainyard"
+)
+
+// Rank is one node of a multi-node job.
+type Rank struct {
+	Rank     int
+	Node     string
+	State    string // rankPlaced, rankRunning, rankFinalizing or rankDone
+	ExitCode *int
+}
+
+// The states of a rank.
+const (
+	rankPlaced     = "placed" // sent to its node, not started yet
+	rankRunning    = "running"
+	rankFinalizing = "finalizing"
+	rankDone       = "done"
+)
+
+func distributionText(d trainyard.Distribution) string {
+	if d == (trainyard.Distribution{}) {
+		return ""
+	}
+	b, _ := json.Marshal(d)
+	return string(b)
+}
+
+// placeGang places queued job jobID, which wants count nodes, on count idle nodes of node n's
+// compute at once, n itself as rank 0, or on none: a gang never holds part of its nodes, so two
+// gangs cannot each wait for the nodes the other holds. With too few idle nodes the job keeps
+// waiting, saying how many of its nodes are ready.
+func (s *DB) placeGang(tx *sql.Tx, n NodeRow, jobID int64, count int) (bool, error) {
+	rows, err := tx.Query(`SELECT id FROM nodes WHERE workspace = ? AND compute = ? AND state = ? AND id != ?
+		ORDER BY idle_since, id LIMIT ?`, n.Workspace, n.Compute, trainyard.NodeIdle, n.ID, count-1)
+	if err != nil {
+		return false, err
+	}
+	ids := []string{n.ID}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return false, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	if len(ids) < count {
+		reason := fmt.Sprintf("%s %d/%d: %d of the %d nodes this job takes together are idle on %s", trainyard.WaitWaitingForNodes,
+			len(ids), count, len(ids), count, n.Compute)
+		_, err := tx.Exec(`UPDATE jobs SET wait_reason = ? WHERE id = ?`, reason, jobID)
+		return false, err
+	}
+	now := s.now()
+	for rank, id := range ids {
+		if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = ?, last_seen = ? WHERE id = ?`, trainyard.NodeRunning, jobID, now, id); err != nil {
+			return false, err
+		}
+		if _, err := tx.Exec(`INSERT INTO job_ranks (job_id, rank, node, state) VALUES (?,?,?,?)`, jobID, rank, id, rankPlaced); err != nil {
+			return false, err
+		}
+	}
+	_, err = tx.Exec(`UPDATE jobs SET status = ?, node = ?, wait_reason = '' WHERE id = ?`, trainyard.JobPreparing, n.ID, jobID)
+	return err == nil, err
+}
+
+// rankOn returns the rank node nodeID holds in job jobID; ok is false when it holds none.
+func rankOn(q querier, jobID int64, nodeID string) (r Rank, ok bool, err error) {
+	var exit sql.NullInt64
+	err = q.QueryRow(`SELECT rank, node, state, exit_code FROM job_ranks WHERE job_id = ? AND node = ?`, jobID, nodeID).
+		Scan(&r.Rank, &r.Node, &r.State, &exit)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if exit.Valid {
+		c := int(exit.Int64)
+		r.ExitCode = &c
+	}
+	return r, err == nil, err
+}
+
+// querier is what rankOn reads through: the database or a transaction.
+type querier interface {
+	QueryRow(query string, args ...any) *sql.Row
+}
+
+// dbQuerier lets rankOn read outside a transaction.
+type dbQuerier struct {
+	ctx context.Context
+	db  *sql.DB
+}
+
+func (q dbQuerier) QueryRow(query string, args ...any) *sql.Row {
+	return q.db.QueryRowContext(q.ctx, query, args...)
+}
+
+// RankOf returns the rank node nodeID holds in job jobID; ok is false when it holds none (a
+// single-node job has no ranks).
+func (s *DB) RankOf(ctx context.Context, jobID int64, nodeID string) (Rank, bool, error) {
+	return rankOn(dbQuerier{ctx, s.db}, jobID, nodeID)
+}
+
+// Ranks lists the ranks of a multi-node job, rank 0 first; none for a single-node job or one
+// not placed yet.
+func (s *DB) Ranks(ctx context.Context, jobID int64) ([]Rank, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT rank, node, state, exit_code FROM job_ranks WHERE job_id = ? ORDER BY rank`, jobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Rank
+	for rows.Next() {
+		var r Rank
+		var exit sql.NullInt64
+		if err := rows.Scan(&r.Rank, &r.Node, &r.State, &exit); err != nil {
+			return nil, err
+		}
+		if exit.Valid {
+			c := int(exit.Int64)
+			r.ExitCode = &c
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// gangOf is where the ranks of job jobID meet: rank 0's address, and the reference system's
+// port unless another rank shares that address (nodes of the local provider all have the
+// host's), when the port is one of the job's own.
+func gangOf(tx *sql.Tx, jobID int64) (trainyard.Gang, error) {
+	g := trainyard.Gang{MasterPort: trainyard.DefaultMasterPort}
+	var shared int
+	err := tx.QueryRow(`SELECT count(*), coalesce(max(CASE WHEN r.rank = 0 THEN n.address END), '') FROM job_ranks r JOIN nodes n ON n.id = r.node
+		WHERE r.job_id = ?`, jobID).Scan(&g.Nodes, &g.MasterAddr)
+	if err != nil {
+		return g, err
+	}
+	err = tx.QueryRow(`SELECT count(*) FROM job_ranks r JOIN nodes n ON n.id = r.node WHERE r.job_id = ? AND r.rank != 0 AND n.address = ?`,
+		jobID, g.MasterAddr).Scan(&shared)
+	if shared > 0 {
+		g.MasterPort = 20000 + int(jobID%20000)
+	}
+	return g, err
+}
+
+// finishRank records the end of node nodeID's rank of job j and frees the node. It decides
+// the job's end when this rank settles it: the first rank to fail, be canceled or be lost ends
+// the whole job (its other ranks are then told to stop), and the job completes when every rank
+// has exited 0. done is false while other ranks still run a job that has not ended.
+func (s *DB) finishRank(tx *sql.Tx, j JobRow, r Rank, st trainyard.JobStatus, exit any, ecode, emsg string) (done bool, err error) {
+	now := s.now()
+	if _, err := tx.Exec(`UPDATE job_ranks SET state = ?, exit_code = ? WHERE job_id = ? AND rank = ?`, rankDone, exit, j.ID, r.Rank); err != nil {
+		return false, err
+	}
+	if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = 0, idle_since = ?, last_seen = ? WHERE id = ? AND job_id = ?`,
+		trainyard.NodeIdle, now, now, r.Node, j.ID); err != nil {
+		return false, err
+	}
+	if j.Status.Terminal() {
+		return false, nil // a rank stopping after the job ended
+	}
+	if st == trainyard.JobCompleted {
+		var left int
+		if err := tx.QueryRow(`SELECT count(*) FROM job_ranks WHERE job_id = ? AND state != ?`, j.ID, rankDone).Scan(&left); err != nil || left > 0 {
+			return false, err
+		}
+	} else if ecode == trainyard.ErrUserError {
+		emsg = fmt.Sprintf("rank %d (node %s) exited with a non-zero code, so the job's other ranks were stopped; see user_logs/std_log_process_%d.txt (trainyard job stream --name %s)",
+			r.Rank, r.Node, r.Rank, j.Name)
+	}
+	_, err = tx.Exec(`UPDATE jobs SET status = ?, exit_code = ?, error_code = ?, error_message = ?, ended_at = ? WHERE id = ?`,
+		st, exit, ecode, emsg, now, j.ID)
+	return err == nil, err
+}

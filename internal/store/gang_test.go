@@ -1,0 +1,219 @@
+package store
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/trainyard/trainyard"
+)
+
+// gangJob queues a job of compute gpu in workspace default that takes n nodes together.
+func gangJob(t *testing.T, db *DB, name string, n int) JobRow {
+	t.Helper()
+	return mustJobWith(t, db, trainyard.Job{Workspace: "default", Name: name, Compute: "gpu", Command: "python train.py",
+		InstanceCount: n, Distribution: trainyard.Distribution{Type: trainyard.DistributionPyTorch}})
+}
+
+func exitCode(c int) *int { return &c }
+
+// A gang takes all its nodes at once or none, and waits saying how many it has.
+func TestGangPlacedWhole(t *testing.T) {
+	db := mustOpen(t)
+	ctx := t.Context()
+	mustNode(t, db, "n-1", "default", "gpu")
+	j := gangJob(t, db, "ddp", 2)
+	if _, ok, err := db.Place(ctx, "n-1", nil); err != nil || ok {
+		t.Fatalf("Place(n-1) with 1 of 2 nodes idle = %v, %v; want nothing placed", ok, err)
+	}
+	waiting := mustJobByID(t, db, j.ID)
+	if waiting.Status != trainyard.JobQueued || !strings.HasPrefix(waiting.WaitReason, "WaitingForNodes 1/2") {
+		t.Errorf("job = %s (%s), want Queued, WaitingForNodes 1/2", waiting.Status, waiting.WaitReason)
+	}
+	if n := mustNodeRow(t, db, "n-1"); n.State != trainyard.NodeIdle {
+		t.Errorf("node n-1 is %s while its gang waits, want idle: a gang holds no part of its nodes", n.State)
+	}
+
+	mustNode(t, db, "n-2", "default", "gpu")
+	a := mustPlace(t, db, "n-2")
+	if a.Job.ID != j.ID || a.Rank != 0 || a.Gang.Nodes != 2 || a.Gang.MasterPort == 0 {
+		t.Fatalf("assignment = job %d rank %d gang %+v, want job %d as rank 0 of 2", a.Job.ID, a.Rank, a.Gang, j.ID)
+	}
+	// Every node of the local host shares an address, so the port is the job's own.
+	if a.Gang.MasterAddr != "10.0.0.1" || a.Gang.MasterPort == trainyard.DefaultMasterPort {
+		t.Errorf("gang = %+v, want rank 0's address and a port of the job's own (the nodes share an address)", a.Gang)
+	}
+	b := mustPlace(t, db, "n-1")
+	if b.Job.ID != j.ID || b.Rank != 1 || b.Gang != a.Gang {
+		t.Errorf("n-1 got job %d rank %d gang %+v, want rank 1 of the same gang %+v", b.Job.ID, b.Rank, b.Gang, a.Gang)
+	}
+	// Sent again until its rank starts (the agent may not have heard), then no more.
+	if again := mustPlace(t, db, "n-1"); again.Rank != 1 {
+		t.Errorf("resend to n-1 = rank %d, want 1", again.Rank)
+	}
+	if err := db.SetJobRunning(ctx, "n-1", j.ID, trainyard.JobRunning); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := db.Place(ctx, "n-1", nil); err != nil || ok {
+		t.Errorf("Place(n-1) after its rank started = %v, %v; want nothing", ok, err)
+	}
+	// The job's status follows rank 0.
+	if st := mustJobByID(t, db, j.ID).Status; st != trainyard.JobPreparing {
+		t.Errorf("job = %s after rank 1 started, want Preparing until rank 0 does", st)
+	}
+	if err := db.SetJobRunning(ctx, "n-2", j.ID, trainyard.JobRunning); err != nil {
+		t.Fatal(err)
+	}
+	if st := mustJobByID(t, db, j.ID).Status; st != trainyard.JobRunning {
+		t.Errorf("job = %s after rank 0 started, want Running", st)
+	}
+	ranks, err := db.Ranks(ctx, j.ID)
+	if err != nil || len(ranks) != 2 || ranks[0].Node != "n-2" || ranks[1].Node != "n-1" || ranks[1].State != rankRunning {
+		t.Errorf("Ranks = %+v, %v; want n-2 as rank 0 and n-1 as rank 1, running", ranks, err)
+	}
+}
+
+// The oldest job goes first: a single-node job queued behind a waiting gang does not take
+// the gang's nodes, so two gangs never each hold part of the nodes.
+func TestGangsQueueInOrder(t *testing.T) {
+	db := mustOpen(t)
+	ctx := t.Context()
+	first := gangJob(t, db, "first", 2)
+	second := gangJob(t, db, "second", 2)
+	mustJob(t, db, "default", "small", "gpu")
+	mustNode(t, db, "n-1", "default", "gpu")
+	if _, ok, err := db.Place(ctx, "n-1", nil); err != nil || ok {
+		t.Fatalf("Place(n-1) = %v, %v; want nothing while the first gang waits", ok, err)
+	}
+	mustNode(t, db, "n-2", "default", "gpu")
+	a := mustPlace(t, db, "n-2")
+	if a.Job.ID != first.ID {
+		t.Fatalf("placed job %d, want the first gang %d", a.Job.ID, first.ID)
+	}
+	mustPlace(t, db, "n-1")
+	mustNode(t, db, "n-3", "default", "gpu")
+	if _, ok, err := db.Place(ctx, "n-3", nil); err != nil || ok {
+		t.Errorf("Place(n-3) = %v, %v; want nothing: the second gang is next and needs 2", ok, err)
+	}
+	if st := mustJobByID(t, db, second.ID); st.Status != trainyard.JobQueued || !strings.HasPrefix(st.WaitReason, "WaitingForNodes 1/2") {
+		t.Errorf("second gang = %s (%s), want Queued, WaitingForNodes 1/2", st.Status, st.WaitReason)
+	}
+}
+
+func TestGangEnds(t *testing.T) {
+	tests := []struct {
+		name string
+		// reports, in order: node and outcome
+		reports    []gangReport
+		wantStatus trainyard.JobStatus
+		wantCode   string
+		wantMsg    string
+	}{
+		{name: "every rank exits 0", reports: []gangReport{{"n-2", Outcome{ExitCode: exitCode(0)}}, {"n-1", Outcome{ExitCode: exitCode(0)}}},
+			wantStatus: trainyard.JobCompleted},
+		{name: "a rank fails: the job fails at once, naming it", reports: []gangReport{{"n-1", Outcome{ExitCode: exitCode(3)}}},
+			wantStatus: trainyard.JobFailed, wantCode: trainyard.ErrUserError, wantMsg: "rank 1 (node n-1) exited with a non-zero code"},
+		{name: "a rank fails after another completed", reports: []gangReport{{"n-2", Outcome{ExitCode: exitCode(0)}}, {"n-1", Outcome{ExitCode: exitCode(1)}}},
+			wantStatus: trainyard.JobFailed, wantCode: trainyard.ErrUserError, wantMsg: "rank 1"},
+		{name: "the stopped rank reports after the job failed", reports: []gangReport{{"n-2", Outcome{ExitCode: exitCode(2)}}, {"n-1", Outcome{ExitCode: exitCode(143)}}},
+			wantStatus: trainyard.JobFailed, wantCode: trainyard.ErrUserError, wantMsg: "rank 0 (node n-2)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := mustOpen(t)
+			ctx := t.Context()
+			mustNode(t, db, "n-1", "default", "gpu")
+			mustNode(t, db, "n-2", "default", "gpu")
+			j := gangJob(t, db, "ddp", 2)
+			mustPlace(t, db, "n-2")
+			mustPlace(t, db, "n-1")
+			for _, n := range []string{"n-2", "n-1"} {
+				if err := db.SetJobRunning(ctx, n, j.ID, trainyard.JobRunning); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, r := range tt.reports {
+				// As the agent reports: Finalizing, then the finish; also for a rank stopped
+				// after its gang ended.
+				if err := db.SetJobRunning(ctx, r.node, j.ID, trainyard.JobFinalizing); err != nil {
+					t.Fatalf("report %d: SetJobRunning(%s, Finalizing) error: %v", i, r.node, err)
+				}
+				if _, err := db.FinishJob(ctx, r.node, j.ID, r.o); err != nil {
+					t.Fatalf("report %d: FinishJob(%s) error: %v", i, r.node, err)
+				}
+				if st := mustJobByID(t, db, j.ID).Status; i < len(tt.reports)-1 && tt.wantStatus == trainyard.JobCompleted && st.Terminal() {
+					t.Errorf("job %s after %d of 2 ranks exited 0, want it to wait for the others", st, i+1)
+				}
+				if n := mustNodeRow(t, db, r.node); n.State != trainyard.NodeIdle {
+					t.Errorf("node %s is %s after its rank ended, want idle", r.node, n.State)
+				}
+			}
+			got := mustJobByID(t, db, j.ID)
+			if got.Status != tt.wantStatus {
+				t.Fatalf("job = %s, want %s", got.Status, tt.wantStatus)
+			}
+			if tt.wantCode != "" && (got.Error == nil || got.Error.Code != tt.wantCode || !strings.Contains(got.Error.Message, tt.wantMsg)) {
+				t.Errorf("error = %+v, want %s mentioning %q", got.Error, tt.wantCode, tt.wantMsg)
+			}
+			// A rank still running is told to stop: its job has ended.
+			for _, n := range []string{"n-1", "n-2"} {
+				if row := mustNodeRow(t, db, n); row.State == trainyard.NodeRunning && !got.Status.Terminal() {
+					t.Errorf("node %s still runs a job that is %s", n, got.Status)
+				}
+			}
+		})
+	}
+}
+
+type gangReport struct {
+	node string
+	o    Outcome
+}
+
+// Cancel reaches every rank, and a lost node ends its gang.
+func TestGangCancelAndLoss(t *testing.T) {
+	db := mustOpen(t)
+	ctx := t.Context()
+	mustNode(t, db, "n-1", "default", "gpu")
+	mustNode(t, db, "n-2", "default", "gpu")
+	j := gangJob(t, db, "ddp", 2)
+	mustPlace(t, db, "n-2")
+	mustPlace(t, db, "n-1")
+	if _, err := db.CancelJob(ctx, "default", "ddp"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"n-1", "n-2"} {
+		ids, err := db.CancelRequested(ctx, n)
+		if err != nil || !slices.Equal(ids, []int64{j.ID}) {
+			t.Errorf("CancelRequested(%s) = %v, %v; want [%d]", n, ids, err, j.ID)
+		}
+	}
+
+	k := gangJob(t, db, "ddp2", 2)
+	mustNode(t, db, "n-3", "default", "gpu")
+	mustNode(t, db, "n-4", "default", "gpu")
+	mustPlace(t, db, "n-3")
+	mustPlace(t, db, "n-4")
+	if err := db.MarkNodeLost(ctx, "n-4", "its agent went silent"); err != nil {
+		t.Fatal(err)
+	}
+	got := mustJobByID(t, db, k.ID)
+	if got.Status != trainyard.JobFailed || got.Error == nil || got.Error.Code != trainyard.ErrNodeLost {
+		t.Errorf("job after losing rank 1's node = %s %+v, want Failed NodeLost", got.Status, got.Error)
+	}
+	if _, err := db.FinishJob(ctx, "n-3", k.ID, Outcome{ExitCode: exitCode(143)}); err != nil {
+		t.Errorf("the stopped rank 0 reporting after the loss: %v", err)
+	}
+	if n := mustNodeRow(t, db, "n-3"); n.State != trainyard.NodeIdle {
+		t.Errorf("n-3 = %s, want idle once its stopped rank reported", n.State)
+	}
+	// The first gang's ranks finish their cancel.
+	for _, n := range []string{"n-2", "n-1"} {
+		if _, err := db.FinishJob(ctx, n, j.ID, Outcome{Canceled: true, ExitCode: exitCode(143)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := mustJobByID(t, db, j.ID).Status; st != trainyard.JobCanceled {
+		t.Errorf("canceled gang = %s, want Canceled", st)
+	}
+}
