@@ -76,12 +76,29 @@ func ParseDistribution(v map[string]any) (Distribution, error) {
 		return d, Errorf(Invalid, "distribution.process_count_per_instance is required for an mpi job: the number of processes each node runs, usually its GPU count (1 on CPU nodes)")
 	}
 	switch {
-	case d.Type != DistributionPyTorch:
-		return d, Errorf(Invalid, "distribution.type %s: only pytorch jobs are launched by this server yet; use type: pytorch, or leave distribution out to run the command once per node", d.Type)
+	case d.Type == DistributionMPI:
+		return d, Errorf(Invalid, "distribution.type mpi: mpi jobs are not launched by this server yet; use type: pytorch, or leave distribution out to run the command once per node")
 	case d.ProcessCountPerInstance > 1:
 		return d, Errorf(Invalid, "distribution.process_count_per_instance %d: one process per node is launched yet; use 1 and start more processes per node from the script", d.ProcessCountPerInstance)
 	}
 	return d, nil
+}
+
+// CheckNodes checks d against the nodes a job takes: a tensorflow job's workers and parameter
+// servers are its processes, one per node, so together they are its node count (worker_count
+// left out is the rest).
+func (d *Distribution) CheckNodes(nodes int) error {
+	if d.Type != DistributionTensorFlow {
+		return nil
+	}
+	if d.WorkerCount == 0 {
+		d.WorkerCount = nodes - d.ParameterServerCount
+	}
+	if d.WorkerCount < 1 || d.WorkerCount+d.ParameterServerCount != nodes {
+		return Errorf(Invalid, "distribution: worker_count %d and parameter_server_count %d are %d processes, but the job takes %d node(s) with one process each; make them add up to resources.instance_count",
+			d.WorkerCount, d.ParameterServerCount, d.WorkerCount+d.ParameterServerCount, nodes)
+	}
+	return nil
 }
 
 // wholeNumber accepts what a YAML or JSON number decodes to.
@@ -100,20 +117,23 @@ func wholeNumber(v any) (int, bool) {
 	return 0, false
 }
 
-// Gang is where the ranks of a multi-node job meet: how many nodes it has and the address
-// and port of rank 0.
+// Gang is where the ranks of a multi-node job meet: how many nodes it has, the address and
+// port of rank 0, and every rank's address. When ranks share an address (nodes on one host),
+// Ports differ per rank: rank r listens on MasterPort+r.
 type Gang struct {
 	Nodes      int
 	MasterAddr string
 	MasterPort int
+	Addrs      []string // by rank
+	SharedAddr bool
 }
 
 // RankEnv is what the process of node rank sees (SPEC §3.8): MASTER_ADDR and MASTER_PORT of
-// rank 0, WORLD_SIZE, NODE_RANK, RANK, LOCAL_RANK and LOCAL_WORLD_SIZE, one process per node.
-// A plain job (no distribution) on several nodes sees the same, so its script can tell its
-// nodes apart.
-func RankEnv(g Gang, rank int) map[string]string {
-	return map[string]string{
+// rank 0, WORLD_SIZE, NODE_RANK, RANK, LOCAL_RANK and LOCAL_WORLD_SIZE, one process per node;
+// a tensorflow job also gets TF_CONFIG. A plain job (no distribution) on several nodes sees
+// the same, so its script can tell its nodes apart.
+func RankEnv(d Distribution, g Gang, rank int) map[string]string {
+	env := map[string]string{
 		"MASTER_ADDR":      g.MasterAddr,
 		"MASTER_PORT":      strconv.Itoa(g.MasterPort),
 		"WORLD_SIZE":       strconv.Itoa(g.Nodes),
@@ -122,6 +142,41 @@ func RankEnv(g Gang, rank int) map[string]string {
 		"LOCAL_RANK":       "0",
 		"LOCAL_WORLD_SIZE": "1",
 	}
+	if d.Type == DistributionTensorFlow {
+		env["TF_CONFIG"] = tfConfig(d, g, rank)
+	}
+	return env
+}
+
+// tfConfig is TF_CONFIG for rank: the first worker_count ranks are workers, the rest
+// parameter servers, each at its node's address and port.
+func tfConfig(d Distribution, g Gang, rank int) string {
+	type task struct {
+		Type  string `json:"type"`
+		Index int    `json:"index"`
+	}
+	cluster := map[string][]string{}
+	var me task
+	for r, addr := range g.Addrs {
+		port := g.MasterPort
+		if g.SharedAddr {
+			port += r
+		}
+		t := task{"worker", r}
+		if r >= d.WorkerCount {
+			t = task{"ps", r - d.WorkerCount}
+		}
+		cluster[t.Type] = append(cluster[t.Type], addr+":"+strconv.Itoa(port))
+		if r == rank {
+			me = t
+		}
+	}
+	b, _ := json.Marshal(struct {
+		Cluster     map[string][]string `json:"cluster"`
+		Task        task                `json:"task"`
+		Environment string              `json:"environment"`
+	}{cluster, me, "cloud"})
+	return string(b)
 }
 
 // String is the distribution as job show gives it.

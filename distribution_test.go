@@ -33,9 +33,9 @@ func TestParseDistribution(t *testing.T) {
 		{name: "mpi without process count", in: map[string]any{"type": "mpi"},
 			wantErr: "distribution.process_count_per_instance is required for an mpi job"},
 		{name: "mpi, not launched yet", in: map[string]any{"type": "mpi", "process_count_per_instance": 2},
-			wantErr: "distribution.type mpi: only pytorch jobs are launched by this server yet"},
-		{name: "tensorflow, not launched yet", in: map[string]any{"type": "tensorflow", "worker_count": 2},
-			wantErr: "distribution.type tensorflow: only pytorch jobs are launched by this server yet"},
+			wantErr: "distribution.type mpi: mpi jobs are not launched by this server yet"},
+		{name: "tensorflow", in: map[string]any{"type": "tensorflow", "worker_count": 2, "parameter_server_count": 1},
+			want: trainyard.Distribution{Type: trainyard.DistributionTensorFlow, WorkerCount: 2, ParameterServerCount: 1}},
 		{name: "several processes per node, not yet", in: map[string]any{"type": "pytorch", "process_count_per_instance": 8},
 			wantErr: "distribution.process_count_per_instance 8: one process per node is launched yet"},
 	}
@@ -59,13 +59,63 @@ func TestParseDistribution(t *testing.T) {
 }
 
 func TestRankEnv(t *testing.T) {
-	g := trainyard.Gang{Nodes: 2, MasterAddr: "127.0.0.2", MasterPort: trainyard.DefaultMasterPort}
+	g := trainyard.Gang{Nodes: 2, MasterAddr: "127.0.0.2", MasterPort: trainyard.DefaultMasterPort, Addrs: []string{"127.0.0.2", "127.0.0.3"}}
 	for rank, want := range []map[string]string{
 		{"MASTER_ADDR": "127.0.0.2", "MASTER_PORT": "6105", "WORLD_SIZE": "2", "NODE_RANK": "0", "RANK": "0", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"},
 		{"MASTER_ADDR": "127.0.0.2", "MASTER_PORT": "6105", "WORLD_SIZE": "2", "NODE_RANK": "1", "RANK": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"},
 	} {
-		if got := trainyard.RankEnv(g, rank); !maps.Equal(got, want) {
+		if got := trainyard.RankEnv(trainyard.Distribution{Type: trainyard.DistributionPyTorch}, g, rank); !maps.Equal(got, want) {
 			t.Errorf("RankEnv(rank %d) = %v, want %v", rank, got, want)
+		}
+	}
+}
+
+func TestTFConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		d    trainyard.Distribution
+		g    trainyard.Gang
+		rank int
+		want string
+	}{
+		{name: "two workers on their own addresses", d: trainyard.Distribution{Type: trainyard.DistributionTensorFlow, WorkerCount: 2},
+			g: trainyard.Gang{Nodes: 2, MasterPort: 6105, Addrs: []string{"127.0.0.2", "127.0.0.3"}}, rank: 1,
+			want: `{"cluster":{"worker":["127.0.0.2:6105","127.0.0.3:6105"]},"task":{"type":"worker","index":1},"environment":"cloud"}`},
+		{name: "a parameter server, on a shared address", d: trainyard.Distribution{Type: trainyard.DistributionTensorFlow, WorkerCount: 2, ParameterServerCount: 1},
+			g: trainyard.Gang{Nodes: 3, MasterPort: 20007, Addrs: []string{"127.0.0.1", "127.0.0.1", "127.0.0.1"}, SharedAddr: true}, rank: 2,
+			want: `{"cluster":{"ps":["127.0.0.1:20009"],"worker":["127.0.0.1:20007","127.0.0.1:20008"]},"task":{"type":"ps","index":0},"environment":"cloud"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := trainyard.RankEnv(tt.d, tt.g, tt.rank)["TF_CONFIG"]; got != tt.want {
+				t.Errorf("TF_CONFIG = %s\nwant       %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckNodes(t *testing.T) {
+	tests := []struct {
+		d          trainyard.Distribution
+		nodes      int
+		wantWorker int
+		wantErr    string
+	}{
+		{d: trainyard.Distribution{Type: trainyard.DistributionTensorFlow}, nodes: 3, wantWorker: 3},
+		{d: trainyard.Distribution{Type: trainyard.DistributionTensorFlow, ParameterServerCount: 1}, nodes: 3, wantWorker: 2},
+		{d: trainyard.Distribution{Type: trainyard.DistributionTensorFlow, WorkerCount: 2, ParameterServerCount: 1}, nodes: 2,
+			wantErr: "worker_count 2 and parameter_server_count 1 are 3 processes, but the job takes 2 node(s)"},
+		{d: trainyard.Distribution{Type: trainyard.DistributionTensorFlow, ParameterServerCount: 2}, nodes: 2,
+			wantErr: "worker_count 0 and parameter_server_count 2"},
+		{d: trainyard.Distribution{Type: trainyard.DistributionPyTorch}, nodes: 4},
+	}
+	for _, tt := range tests {
+		err := tt.d.CheckNodes(tt.nodes)
+		switch {
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%+v.CheckNodes(%d) = %v, want an error with %q", tt.d, tt.nodes, err, tt.wantErr)
+		case tt.wantErr == "" && (err != nil || tt.d.WorkerCount != tt.wantWorker):
+			t.Errorf("CheckNodes(%d) = %v, worker_count %d; want %d", tt.nodes, err, tt.d.WorkerCount, tt.wantWorker)
 		}
 	}
 }

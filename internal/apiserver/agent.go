@@ -113,7 +113,7 @@ func (s *Server) syncOnce(r *http.Request, nodeID string, running []int64) (api.
 		if env == nil {
 			env = map[string]string{}
 		}
-		maps.Copy(env, trainyard.RankEnv(a.Gang, a.Rank))
+		maps.Copy(env, trainyard.RankEnv(j.Distribution, a.Gang, a.Rank))
 	}
 	resp.Assignment = &api.Assignment{
 		JobID: j.ID, Workspace: j.Workspace, Name: j.Name, Command: j.Command, Env: env,

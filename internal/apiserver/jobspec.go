@@ -77,6 +77,11 @@ func jobFromSpec(workspace string, spec api.JobSpec) (trainyard.Job, error) {
 		if res.InstanceCount > 1 {
 			j.InstanceCount = res.InstanceCount
 		}
+	}
+	if err := j.Distribution.CheckNodes(j.InstanceCount); err != nil {
+		return j, err
+	}
+	if res := spec.Resources; res != nil {
 		if res.InstanceType != "" {
 			return j, trainyard.Errorf(trainyard.Invalid, "resources.instance_type applies to Kubernetes targets, which are not supported yet; remove it")
 		}

@@ -136,23 +136,34 @@ func (s *DB) Ranks(ctx context.Context, jobID int64) ([]Rank, error) {
 	return out, rows.Err()
 }
 
-// gangOf is where the ranks of job jobID meet: rank 0's address, and the reference system's
-// port unless another rank shares that address (nodes of the local provider all have the
-// host's), when the port is one of the job's own.
+// gangOf is where the ranks of job jobID meet: every rank's address, rank 0's as master, and
+// the reference system's port unless ranks share an address (nodes of the local provider all
+// have the host's), when the ports are the job's own.
 func gangOf(tx *sql.Tx, jobID int64) (trainyard.Gang, error) {
 	g := trainyard.Gang{MasterPort: trainyard.DefaultMasterPort}
-	var shared int
-	err := tx.QueryRow(`SELECT count(*), coalesce(max(CASE WHEN r.rank = 0 THEN n.address END), '') FROM job_ranks r JOIN nodes n ON n.id = r.node
-		WHERE r.job_id = ?`, jobID).Scan(&g.Nodes, &g.MasterAddr)
+	rows, err := tx.Query(`SELECT n.address FROM job_ranks r JOIN nodes n ON n.id = r.node WHERE r.job_id = ? ORDER BY r.rank`, jobID)
 	if err != nil {
 		return g, err
 	}
-	err = tx.QueryRow(`SELECT count(*) FROM job_ranks r JOIN nodes n ON n.id = r.node WHERE r.job_id = ? AND r.rank != 0 AND n.address = ?`,
-		jobID, g.MasterAddr).Scan(&shared)
-	if shared > 0 {
-		g.MasterPort = 20000 + int(jobID%20000)
+	defer rows.Close()
+	seen := map[string]bool{}
+	for rows.Next() {
+		var addr string
+		if err := rows.Scan(&addr); err != nil {
+			return g, err
+		}
+		g.SharedAddr = g.SharedAddr || seen[addr]
+		seen[addr] = true
+		g.Addrs = append(g.Addrs, addr)
 	}
-	return g, err
+	g.Nodes = len(g.Addrs)
+	if g.Nodes > 0 {
+		g.MasterAddr = g.Addrs[0]
+	}
+	if g.SharedAddr {
+		g.MasterPort = 20000 + 100*int(jobID%200) // room for 100 ranks' own ports
+	}
+	return g, rows.Err()
 }
 
 // finishRank records the end of node nodeID's rank of job j and frees the node. It decides

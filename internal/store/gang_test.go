@@ -1,6 +1,7 @@
 package store
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -44,7 +45,7 @@ func TestGangPlacedWhole(t *testing.T) {
 		t.Errorf("gang = %+v, want rank 0's address and a port of the job's own (the nodes share an address)", a.Gang)
 	}
 	b := mustPlace(t, db, "n-1")
-	if b.Job.ID != j.ID || b.Rank != 1 || b.Gang != a.Gang {
+	if b.Job.ID != j.ID || b.Rank != 1 || !reflect.DeepEqual(b.Gang, a.Gang) {
 		t.Errorf("n-1 got job %d rank %d gang %+v, want rank 1 of the same gang %+v", b.Job.ID, b.Rank, b.Gang, a.Gang)
 	}
 	// Sent again until its rank starts (the agent may not have heard), then no more.
