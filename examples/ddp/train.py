@@ -73,7 +73,9 @@ def main():
         torch.save(model.module.state_dict(), os.path.join("outputs", "model.pt"))
         if not agree:
             raise SystemExit("the ranks ended with different weights")
+    dist.barrier()  # no rank leaves while another still talks to it
     dist.destroy_process_group()
+    print(f"rank {rank} done", flush=True)
 
 
 if __name__ == "__main__":
