@@ -18,6 +18,20 @@ func gangJob(t *testing.T, db *DB, name string, n int) JobRow {
 
 func exitCode(c int) *int { return &c }
 
+// placedGang makes nodes, queues job name on all of them together and places it, the first
+// node as rank 0.
+func placedGang(t *testing.T, db *DB, name string, nodes ...string) JobRow {
+	t.Helper()
+	for _, n := range nodes {
+		mustNode(t, db, n, "default", "gpu")
+	}
+	j := gangJob(t, db, name, len(nodes))
+	for _, n := range nodes {
+		mustPlace(t, db, n)
+	}
+	return j
+}
+
 // A gang takes all its nodes at once or none, and waits saying how many it has.
 func TestGangPlacedWhole(t *testing.T) {
 	db := mustOpen(t)
@@ -123,11 +137,7 @@ func TestGangEnds(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			db := mustOpen(t)
 			ctx := t.Context()
-			mustNode(t, db, "n-1", "default", "gpu")
-			mustNode(t, db, "n-2", "default", "gpu")
-			j := gangJob(t, db, "ddp", 2)
-			mustPlace(t, db, "n-2")
-			mustPlace(t, db, "n-1")
+			j := placedGang(t, db, "ddp", "n-2", "n-1")
 			for _, n := range []string{"n-2", "n-1"} {
 				if err := db.SetJobRunning(ctx, n, j.ID, trainyard.JobRunning); err != nil {
 					t.Fatal(err)
@@ -175,11 +185,7 @@ type gangReport struct {
 func TestGangCancelAndLoss(t *testing.T) {
 	db := mustOpen(t)
 	ctx := t.Context()
-	mustNode(t, db, "n-1", "default", "gpu")
-	mustNode(t, db, "n-2", "default", "gpu")
-	j := gangJob(t, db, "ddp", 2)
-	mustPlace(t, db, "n-2")
-	mustPlace(t, db, "n-1")
+	j := placedGang(t, db, "ddp", "n-2", "n-1")
 	if _, err := db.CancelJob(ctx, "default", "ddp"); err != nil {
 		t.Fatal(err)
 	}
@@ -190,11 +196,7 @@ func TestGangCancelAndLoss(t *testing.T) {
 		}
 	}
 
-	k := gangJob(t, db, "ddp2", 2)
-	mustNode(t, db, "n-3", "default", "gpu")
-	mustNode(t, db, "n-4", "default", "gpu")
-	mustPlace(t, db, "n-3")
-	mustPlace(t, db, "n-4")
+	k := placedGang(t, db, "ddp2", "n-3", "n-4")
 	if err := db.MarkNodeLost(ctx, "n-4", "its agent went silent"); err != nil {
 		t.Fatal(err)
 	}
