@@ -27,8 +27,15 @@ type Distribution struct {
 	ParameterServerCount    int // tensorflow
 }
 
-// DefaultMasterPort is the rendezvous port of rank 0 (MASTER_PORT), as in the reference system.
-const DefaultMasterPort = 6105
+// Ports of multi-node jobs: each running gang gets PortsPerGang ports from FirstGangPort on, one
+// per rank, chosen free among the gangs that run. The reference system's nodes are machines of
+// their own, where 6105 always does; trainyard's nodes may share a host's network (local and
+// docker nodes do), where two gangs on one port would meet each other.
+const (
+	FirstGangPort = 20000
+	PortsPerGang  = 100
+	GangPorts     = 100 // how many gangs can run at once
+)
 
 // ParseDistribution reads a job's distribution mapping: the key names of the Azure ML v2 job
 // YAML, type first. What this server cannot launch yet is refused by name after the mapping is
@@ -56,9 +63,13 @@ func ParseDistribution(v map[string]any) (Distribution, error) {
 		if !ok {
 			return nil
 		}
+		least := 1
+		if key == "parameter_server_count" {
+			least = 0
+		}
 		n, ok := wholeNumber(raw)
-		if !ok || n < 1 {
-			return Errorf(Invalid, "distribution.%s %v: must be a whole number, 1 or more", key, raw)
+		if !ok || n < least {
+			return Errorf(Invalid, "distribution.%s %v: must be a whole number, %d or more", key, raw, least)
 		}
 		*dst = n
 		return nil
@@ -118,14 +129,12 @@ func wholeNumber(v any) (int, bool) {
 }
 
 // Gang is where the ranks of a multi-node job meet: how many nodes it has, the address and
-// port of rank 0, and every rank's address. When ranks share an address (nodes on one host),
-// Ports differ per rank: rank r listens on MasterPort+r.
+// port of rank 0, and every rank's address. Rank r may listen on MasterPort+r.
 type Gang struct {
 	Nodes      int
 	MasterAddr string
 	MasterPort int
 	Addrs      []string // by rank
-	SharedAddr bool
 }
 
 // RankEnv is what the process of node rank sees (SPEC §3.8): MASTER_ADDR and MASTER_PORT of
@@ -158,10 +167,7 @@ func tfConfig(d Distribution, g Gang, rank int) string {
 	cluster := map[string][]string{}
 	var me task
 	for r, addr := range g.Addrs {
-		port := g.MasterPort
-		if g.SharedAddr {
-			port += r
-		}
+		port := g.MasterPort + r
 		t := task{"worker", r}
 		if r >= d.WorkerCount {
 			t = task{"ps", r - d.WorkerCount}

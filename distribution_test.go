@@ -27,6 +27,8 @@ func TestParseDistribution(t *testing.T) {
 			wantErr: "distribution.worker_count: not a key of a pytorch distribution, which has type, process_count_per_instance"},
 		{name: "a fraction", in: map[string]any{"type": "pytorch", "process_count_per_instance": 1.5},
 			wantErr: "distribution.process_count_per_instance 1.5: must be a whole number, 1 or more"},
+		{name: "no parameter servers", in: map[string]any{"type": "tensorflow", "parameter_server_count": 0},
+			want: trainyard.Distribution{Type: trainyard.DistributionTensorFlow}},
 		{name: "zero", in: map[string]any{"type": "pytorch", "process_count_per_instance": 0},
 			wantErr: "distribution.process_count_per_instance 0: must be a whole number, 1 or more"},
 		// Case C-08: MPI says how many processes a node runs.
@@ -59,10 +61,10 @@ func TestParseDistribution(t *testing.T) {
 }
 
 func TestRankEnv(t *testing.T) {
-	g := trainyard.Gang{Nodes: 2, MasterAddr: "127.0.0.2", MasterPort: trainyard.DefaultMasterPort, Addrs: []string{"127.0.0.2", "127.0.0.3"}}
+	g := trainyard.Gang{Nodes: 2, MasterAddr: "127.0.0.2", MasterPort: 20100, Addrs: []string{"127.0.0.2", "127.0.0.3"}}
 	for rank, want := range []map[string]string{
-		{"MASTER_ADDR": "127.0.0.2", "MASTER_PORT": "6105", "WORLD_SIZE": "2", "NODE_RANK": "0", "RANK": "0", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"},
-		{"MASTER_ADDR": "127.0.0.2", "MASTER_PORT": "6105", "WORLD_SIZE": "2", "NODE_RANK": "1", "RANK": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"},
+		{"MASTER_ADDR": "127.0.0.2", "MASTER_PORT": "20100", "WORLD_SIZE": "2", "NODE_RANK": "0", "RANK": "0", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"},
+		{"MASTER_ADDR": "127.0.0.2", "MASTER_PORT": "20100", "WORLD_SIZE": "2", "NODE_RANK": "1", "RANK": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"},
 	} {
 		if got := trainyard.RankEnv(trainyard.Distribution{Type: trainyard.DistributionPyTorch}, g, rank); !maps.Equal(got, want) {
 			t.Errorf("RankEnv(rank %d) = %v, want %v", rank, got, want)
@@ -79,10 +81,10 @@ func TestTFConfig(t *testing.T) {
 		want string
 	}{
 		{name: "two workers on their own addresses", d: trainyard.Distribution{Type: trainyard.DistributionTensorFlow, WorkerCount: 2},
-			g: trainyard.Gang{Nodes: 2, MasterPort: 6105, Addrs: []string{"127.0.0.2", "127.0.0.3"}}, rank: 1,
-			want: `{"cluster":{"worker":["127.0.0.2:6105","127.0.0.3:6105"]},"task":{"type":"worker","index":1},"environment":"cloud"}`},
+			g: trainyard.Gang{Nodes: 2, MasterPort: 20100, Addrs: []string{"127.0.0.2", "127.0.0.3"}}, rank: 1,
+			want: `{"cluster":{"worker":["127.0.0.2:20100","127.0.0.3:20101"]},"task":{"type":"worker","index":1},"environment":"cloud"}`},
 		{name: "a parameter server, on a shared address", d: trainyard.Distribution{Type: trainyard.DistributionTensorFlow, WorkerCount: 2, ParameterServerCount: 1},
-			g: trainyard.Gang{Nodes: 3, MasterPort: 20007, Addrs: []string{"127.0.0.1", "127.0.0.1", "127.0.0.1"}, SharedAddr: true}, rank: 2,
+			g: trainyard.Gang{Nodes: 3, MasterPort: 20007, Addrs: []string{"127.0.0.1", "127.0.0.1", "127.0.0.1"}}, rank: 2,
 			want: `{"cluster":{"ps":["127.0.0.1:20009"],"worker":["127.0.0.1:20007","127.0.0.1:20008"]},"task":{"type":"ps","index":0},"environment":"cloud"}`},
 	}
 	for _, tt := range tests {

@@ -265,6 +265,11 @@ func (s *Server) agentFinish(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	if j, err := s.Store.JobByID(r.Context(), id); err == nil && j.InstanceCount > 1 {
+		if err := s.flushRankLog(r.Context(), j, principal(r).Subject); err != nil {
+			return err
+		}
+	}
 	o := store.Outcome{ExitCode: req.ExitCode, Canceled: req.Canceled}
 	if req.Error != nil {
 		o.Error = &trainyard.JobError{Code: req.Error.Code, Message: req.Error.Message}

@@ -120,9 +120,15 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 				deadline = soon
 			}
 		}
-		if len(data) > 0 || j.Status.Terminal() || time.Now().After(deadline) {
+		// A gang that ended still has ranks stopping, whose last lines are to come: until
+		// they are in, its log says Finalizing, so a stream reads on.
+		status := j.Status
+		if status.Terminal() && j.InstanceCount > 1 && s.ranksRunning(ctx, j) {
+			status = trainyard.JobFinalizing
+		}
+		if len(data) > 0 || status.Terminal() || time.Now().After(deadline) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Header().Set("Trainyard-Job-Status", string(j.Status))
+			w.Header().Set("Trainyard-Job-Status", string(status))
 			w.Write(data)
 			return nil
 		}

@@ -63,6 +63,18 @@ func (s *Server) updateCompute(w http.ResponseWriter, r *http.Request) error {
 	if err := trainyard.CheckTags(u.Tags); err != nil {
 		return err
 	}
+	// A job that takes more nodes together than the new max could never start, and would hold
+	// up every job queued behind it.
+	if u.MaxInstances != nil {
+		job, nodes, err := s.Store.WidestJob(ctx, ws, name)
+		if err != nil {
+			return err
+		}
+		if *u.MaxInstances < nodes {
+			return trainyard.Errorf(trainyard.Conflict, "max_instances %d: job %q of compute %q takes %d nodes together and could then never start; cancel it first (trainyard job cancel --name %s), or keep max_instances at %d or more",
+				*u.MaxInstances, job, name, nodes, job, nodes)
+		}
+	}
 	c, op, err := s.Store.UpdateCompute(ctx, ws, name, trainyard.OpUpdate, func(c *trainyard.ComputeTarget) error {
 		switch c.State {
 		case trainyard.Creating, trainyard.Deleting, trainyard.Updating:

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/trainyard/trainyard"
 )
@@ -14,7 +15,7 @@ import (
 type Rank struct {
 	Rank     int
 	Node     string
-	State    string // rankPlaced, rankRunning, rankFinalizing or rankDone
+	State    string // rankPlaced, rankRunning, rankFinalizing or RankDone
 	ExitCode *int
 }
 
@@ -23,7 +24,7 @@ const (
 	rankPlaced     = "placed" // sent to its node, not started yet
 	rankRunning    = "running"
 	rankFinalizing = "finalizing"
-	rankDone       = "done"
+	RankDone       = "done" // exported: a gang's log is complete once every rank is done
 )
 
 func distributionText(d trainyard.Distribution) string {
@@ -72,8 +73,39 @@ func (s *DB) placeGang(tx *sql.Tx, n NodeRow, jobID int64, count int) (bool, err
 			return false, err
 		}
 	}
-	_, err = tx.Exec(`UPDATE jobs SET status = ?, node = ?, wait_reason = '' WHERE id = ?`, trainyard.JobPreparing, n.ID, jobID)
+	port, err := freeGangPort(tx)
+	if err != nil {
+		return false, err
+	}
+	_, err = tx.Exec(`UPDATE jobs SET status = ?, node = ?, wait_reason = '', master_port = ? WHERE id = ?`, trainyard.JobPreparing, n.ID, port, jobID)
 	return err == nil, err
+}
+
+// freeGangPort is the first block of gang ports no placed gang holds.
+func freeGangPort(tx *sql.Tx) (int, error) {
+	rows, err := tx.Query(`SELECT master_port FROM jobs WHERE master_port > 0 AND status IN (?,?,?,?)`,
+		trainyard.JobPreparing, trainyard.JobRunning, trainyard.JobFinalizing, trainyard.JobCancelRequested)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	taken := map[int]bool{}
+	for rows.Next() {
+		var p int
+		if err := rows.Scan(&p); err != nil {
+			return 0, err
+		}
+		taken[p] = true
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for i := range trainyard.GangPorts {
+		if p := trainyard.FirstGangPort + i*trainyard.PortsPerGang; !taken[p] {
+			return p, nil
+		}
+	}
+	return 0, trainyard.Errorf(trainyard.Unavailable, "%d multi-node jobs already run, each with ports of its own; wait for one to end", trainyard.GangPorts)
 }
 
 // rankOn returns the rank node nodeID holds in job jobID; ok is false when it holds none.
@@ -137,31 +169,27 @@ func (s *DB) Ranks(ctx context.Context, jobID int64) ([]Rank, error) {
 }
 
 // gangOf is where the ranks of job jobID meet: every rank's address, rank 0's as master, and
-// the reference system's port unless ranks share an address (nodes of the local provider all
-// have the host's), when the ports are the job's own.
+// the job's own ports.
 func gangOf(tx *sql.Tx, jobID int64) (trainyard.Gang, error) {
-	g := trainyard.Gang{MasterPort: trainyard.DefaultMasterPort}
+	var g trainyard.Gang
+	if err := tx.QueryRow(`SELECT master_port FROM jobs WHERE id = ?`, jobID).Scan(&g.MasterPort); err != nil {
+		return g, err
+	}
 	rows, err := tx.Query(`SELECT n.address FROM job_ranks r JOIN nodes n ON n.id = r.node WHERE r.job_id = ? ORDER BY r.rank`, jobID)
 	if err != nil {
 		return g, err
 	}
 	defer rows.Close()
-	seen := map[string]bool{}
 	for rows.Next() {
 		var addr string
 		if err := rows.Scan(&addr); err != nil {
 			return g, err
 		}
-		g.SharedAddr = g.SharedAddr || seen[addr]
-		seen[addr] = true
 		g.Addrs = append(g.Addrs, addr)
 	}
 	g.Nodes = len(g.Addrs)
 	if g.Nodes > 0 {
 		g.MasterAddr = g.Addrs[0]
-	}
-	if g.SharedAddr {
-		g.MasterPort = 20000 + 100*int(jobID%200) // room for 100 ranks' own ports
 	}
 	return g, rows.Err()
 }
@@ -172,7 +200,7 @@ func gangOf(tx *sql.Tx, jobID int64) (trainyard.Gang, error) {
 // has exited 0. done is false while other ranks still run a job that has not ended.
 func (s *DB) finishRank(tx *sql.Tx, j JobRow, r Rank, st trainyard.JobStatus, exit any, ecode, emsg string) (done bool, err error) {
 	now := s.now()
-	if _, err := tx.Exec(`UPDATE job_ranks SET state = ?, exit_code = ? WHERE job_id = ? AND rank = ?`, rankDone, exit, j.ID, r.Rank); err != nil {
+	if _, err := tx.Exec(`UPDATE job_ranks SET state = ?, exit_code = ? WHERE job_id = ? AND rank = ?`, RankDone, exit, j.ID, r.Rank); err != nil {
 		return false, err
 	}
 	if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = 0, idle_since = ?, last_seen = ? WHERE id = ? AND job_id = ?`,
@@ -184,14 +212,27 @@ func (s *DB) finishRank(tx *sql.Tx, j JobRow, r Rank, st trainyard.JobStatus, ex
 	}
 	if st == trainyard.JobCompleted {
 		var left int
-		if err := tx.QueryRow(`SELECT count(*) FROM job_ranks WHERE job_id = ? AND state != ?`, j.ID, rankDone).Scan(&left); err != nil || left > 0 {
+		if err := tx.QueryRow(`SELECT count(*) FROM job_ranks WHERE job_id = ? AND state != ?`, j.ID, RankDone).Scan(&left); err != nil || left > 0 {
 			return false, err
 		}
 	} else if ecode == trainyard.ErrUserError {
-		emsg = fmt.Sprintf("rank %d (node %s) exited with a non-zero code, so the job's other ranks were stopped; see user_logs/std_log_process_%d.txt (trainyard job stream --name %s)",
-			r.Rank, r.Node, r.Rank, j.Name)
+		what, _, _ := strings.Cut(emsg, "; see ")
+		emsg = fmt.Sprintf("rank %d (node %s): %s, so the job's other ranks were stopped; see user_logs/std_log_process_%d.txt (trainyard job stream --name %s)",
+			r.Rank, r.Node, what, r.Rank, j.Name)
 	}
 	_, err = tx.Exec(`UPDATE jobs SET status = ?, exit_code = ?, error_code = ?, error_message = ?, ended_at = ? WHERE id = ?`,
 		st, exit, ecode, emsg, now, j.ID)
 	return err == nil, err
+}
+
+// WidestJob returns the unfinished job of a compute that takes the most nodes together, and how
+// many; nodes is 0 when the compute has no unfinished job.
+func (s *DB) WidestJob(ctx context.Context, workspace, compute string) (name string, nodes int, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT name, instance_count FROM jobs WHERE workspace = ? AND compute = ?
+		AND status NOT IN (?,?,?) ORDER BY instance_count DESC, id LIMIT 1`, workspace, compute,
+		trainyard.JobCompleted, trainyard.JobFailed, trainyard.JobCanceled).Scan(&name, &nodes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, nil
+	}
+	return name, nodes, err
 }

@@ -54,9 +54,8 @@ func TestGangPlacedWhole(t *testing.T) {
 	if a.Job.ID != j.ID || a.Rank != 0 || a.Gang.Nodes != 2 || a.Gang.MasterPort == 0 {
 		t.Fatalf("assignment = job %d rank %d gang %+v, want job %d as rank 0 of 2", a.Job.ID, a.Rank, a.Gang, j.ID)
 	}
-	// Every node of the local host shares an address, so the port is the job's own.
-	if a.Gang.MasterAddr != "10.0.0.1" || a.Gang.MasterPort == trainyard.DefaultMasterPort {
-		t.Errorf("gang = %+v, want rank 0's address and a port of the job's own (the nodes share an address)", a.Gang)
+	if a.Gang.MasterAddr != "10.0.0.1" || a.Gang.MasterPort != trainyard.FirstGangPort {
+		t.Errorf("gang = %+v, want rank 0's address and the first block of gang ports", a.Gang)
 	}
 	b := mustPlace(t, db, "n-1")
 	if b.Job.ID != j.ID || b.Rank != 1 || !reflect.DeepEqual(b.Gang, a.Gang) {
@@ -82,9 +81,22 @@ func TestGangPlacedWhole(t *testing.T) {
 	if st := mustJobByID(t, db, j.ID).Status; st != trainyard.JobRunning {
 		t.Errorf("job = %s after rank 0 started, want Running", st)
 	}
+	// It finalizes once no rank still runs.
+	if err := db.SetJobRunning(ctx, "n-2", j.ID, trainyard.JobFinalizing); err != nil {
+		t.Fatal(err)
+	}
+	if st := mustJobByID(t, db, j.ID).Status; st != trainyard.JobRunning {
+		t.Errorf("job = %s while rank 1 still runs, want Running", st)
+	}
 	ranks, err := db.Ranks(ctx, j.ID)
 	if err != nil || len(ranks) != 2 || ranks[0].Node != "n-2" || ranks[1].Node != "n-1" || ranks[1].State != rankRunning {
 		t.Errorf("Ranks = %+v, %v; want n-2 as rank 0 and n-1 as rank 1, running", ranks, err)
+	}
+	if err := db.SetJobRunning(ctx, "n-1", j.ID, trainyard.JobFinalizing); err != nil {
+		t.Fatal(err)
+	}
+	if st := mustJobByID(t, db, j.ID).Status; st != trainyard.JobFinalizing {
+		t.Errorf("job = %s once every rank finalizes, want Finalizing", st)
 	}
 }
 
@@ -127,9 +139,12 @@ func TestGangEnds(t *testing.T) {
 		{name: "every rank exits 0", reports: []gangReport{{"n-2", Outcome{ExitCode: exitCode(0)}}, {"n-1", Outcome{ExitCode: exitCode(0)}}},
 			wantStatus: trainyard.JobCompleted},
 		{name: "a rank fails: the job fails at once, naming it", reports: []gangReport{{"n-1", Outcome{ExitCode: exitCode(3)}}},
-			wantStatus: trainyard.JobFailed, wantCode: trainyard.ErrUserError, wantMsg: "rank 1 (node n-1) exited with a non-zero code"},
+			wantStatus: trainyard.JobFailed, wantCode: trainyard.ErrUserError, wantMsg: "rank 1 (node n-1): the command exited with a non-zero code, so the job's other ranks were stopped"},
 		{name: "a rank fails after another completed", reports: []gangReport{{"n-2", Outcome{ExitCode: exitCode(0)}}, {"n-1", Outcome{ExitCode: exitCode(1)}}},
 			wantStatus: trainyard.JobFailed, wantCode: trainyard.ErrUserError, wantMsg: "rank 1"},
+		{name: "a rank killed by a signal: the message keeps the signal", reports: []gangReport{{"n-1", Outcome{ExitCode: exitCode(-1),
+			Error: &trainyard.JobError{Code: trainyard.ErrUserError, Message: "the command was killed by signal 9; see user_logs/std_log.txt"}}}},
+			wantStatus: trainyard.JobFailed, wantCode: trainyard.ErrUserError, wantMsg: "rank 1 (node n-1): the command was killed by signal 9, so the job's other ranks were stopped; see user_logs/std_log_process_1.txt"},
 		{name: "the stopped rank reports after the job failed", reports: []gangReport{{"n-2", Outcome{ExitCode: exitCode(2)}}, {"n-1", Outcome{ExitCode: exitCode(143)}}},
 			wantStatus: trainyard.JobFailed, wantCode: trainyard.ErrUserError, wantMsg: "rank 0 (node n-2)"},
 	}
@@ -218,5 +233,26 @@ func TestGangCancelAndLoss(t *testing.T) {
 	}
 	if st := mustJobByID(t, db, j.ID).Status; st != trainyard.JobCanceled {
 		t.Errorf("canceled gang = %s, want Canceled", st)
+	}
+}
+
+// Gangs running at once get ports of their own; an ended gang's ports are free again.
+func TestGangPorts(t *testing.T) {
+	db := mustOpen(t)
+	ctx := t.Context()
+	first := placedGang(t, db, "one", "n-1", "n-2")
+	placedGang(t, db, "two", "n-3", "n-4")
+	p1, p2 := mustPlace(t, db, "n-2").Gang.MasterPort, mustPlace(t, db, "n-4").Gang.MasterPort
+	if p1 != trainyard.FirstGangPort || p2 != trainyard.FirstGangPort+trainyard.PortsPerGang {
+		t.Fatalf("ports = %d and %d, want %d and %d", p1, p2, trainyard.FirstGangPort, trainyard.FirstGangPort+trainyard.PortsPerGang)
+	}
+	for _, n := range []string{"n-1", "n-2"} {
+		if _, err := db.FinishJob(ctx, n, first.ID, Outcome{ExitCode: exitCode(0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustJobWith(t, db, trainyard.Job{Workspace: "default", Name: "three", Compute: "gpu", Command: "true", InstanceCount: 2})
+	if a := mustPlace(t, db, "n-1"); a.Gang.MasterPort != p1 {
+		t.Errorf("a gang placed after the first ended got port %d, want the freed %d", a.Gang.MasterPort, p1)
 	}
 }

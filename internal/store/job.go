@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/trainyard/trainyard"
@@ -324,11 +325,18 @@ func (s *DB) SetJobRunning(ctx context.Context, nodeID string, jobID int64, st t
 		if j.InstanceCount > 1 {
 			// Each rank records its own part; the job's status follows rank 0, its own node.
 			state := map[trainyard.JobStatus]string{trainyard.JobRunning: rankRunning, trainyard.JobFinalizing: rankFinalizing}[st]
-			if _, err := tx.Exec(`UPDATE job_ranks SET state = ? WHERE job_id = ? AND node = ? AND state != ?`, state, jobID, nodeID, rankDone); err != nil {
+			if _, err := tx.Exec(`UPDATE job_ranks SET state = ? WHERE job_id = ? AND node = ? AND state != ?`, state, jobID, nodeID, RankDone); err != nil {
 				return err
 			}
-			if j.Node != nodeID {
-				return nil
+			// The job runs once every rank does, and finalizes once none still runs.
+			behind := []any{rankPlaced}
+			if st == trainyard.JobFinalizing {
+				behind = append(behind, rankRunning)
+			}
+			var n int
+			q := `SELECT count(*) FROM job_ranks WHERE job_id = ? AND state IN (?` + strings.Repeat(",?", len(behind)-1) + `)`
+			if err := tx.QueryRow(q, append([]any{jobID}, behind...)...).Scan(&n); err != nil || n > 0 {
+				return err
 			}
 		}
 		// Repeats and late reports (an agent re-attached after its task had ended) are no-ops.
@@ -450,7 +458,7 @@ func (s *DB) CancelJob(ctx context.Context, workspace, name string) (JobRow, err
 func (s *DB) CancelRequested(ctx context.Context, nodeID string) ([]int64, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id FROM jobs WHERE node = ? AND status = ?
 		UNION SELECT r.job_id FROM job_ranks r JOIN jobs j ON j.id = r.job_id WHERE r.node = ? AND r.state != ? AND j.status = ?`,
-		nodeID, trainyard.JobCancelRequested, nodeID, rankDone, trainyard.JobCancelRequested)
+		nodeID, trainyard.JobCancelRequested, nodeID, RankDone, trainyard.JobCancelRequested)
 	if err != nil {
 		return nil, err
 	}

@@ -212,7 +212,7 @@ func (s *DB) MarkNodeLost(ctx context.Context, id, reason string) error {
 			return nil
 		}
 		// A rank of a gang ends with its node, and the job with it: its other ranks stop.
-		if _, err := tx.Exec(`UPDATE job_ranks SET state = ? WHERE job_id = ? AND node = ?`, rankDone, jobID, id); err != nil {
+		if _, err := tx.Exec(`UPDATE job_ranks SET state = ? WHERE job_id = ? AND node = ?`, RankDone, jobID, id); err != nil {
 			return err
 		}
 		// The job's token dies with it: a process left on the lost node cannot write into it.

@@ -52,7 +52,7 @@ var invariants = []struct{ name, query string }{
 		query: `SELECT n.id || ' job_id=' || n.job_id || ' job_status=' || coalesce(j.status, '<none>') || ' job_node=' || coalesce(j.node, '<none>')
 			FROM nodes n LEFT JOIN jobs j ON j.id = n.job_id
 			WHERE n.state = '` + string(trainyard.NodeRunning) + `'
-			AND NOT EXISTS (SELECT 1 FROM job_ranks r WHERE r.job_id = n.job_id AND r.node = n.id AND r.state != '` + rankDone + `')
+			AND NOT EXISTS (SELECT 1 FROM job_ranks r WHERE r.job_id = n.job_id AND r.node = n.id AND r.state != '` + RankDone + `')
 			AND (j.id IS NULL OR j.node != n.id OR j.status NOT IN ` + onNode + `)`,
 	},
 	{
@@ -79,7 +79,7 @@ var invariants = []struct{ name, query string }{
 		name: "rank of a gang not done on a node that does not run it",
 		query: `SELECT r.job_id || ' rank ' || r.rank || ' node=' || r.node || ' state=' || r.state || ' node_state=' || coalesce(n.state, '<no node>')
 			FROM job_ranks r LEFT JOIN nodes n ON n.id = r.node
-			WHERE r.state != '` + rankDone + `' AND (n.id IS NULL OR n.job_id != r.job_id OR n.state != '` + string(trainyard.NodeRunning) + `')`,
+			WHERE r.state != '` + RankDone + `' AND (n.id IS NULL OR n.job_id != r.job_id OR n.state != '` + string(trainyard.NodeRunning) + `')`,
 	},
 }
 

@@ -13,3 +13,5 @@ CREATE INDEX job_ranks_node ON job_ranks (node, state);
 
 -- The distribution block, as JSON of trainyard.Distribution; '' for a plain job.
 ALTER TABLE jobs ADD COLUMN distribution TEXT NOT NULL DEFAULT '';
+-- A placed gang's first port (MASTER_PORT); rank r may listen on master_port + r.
+ALTER TABLE jobs ADD COLUMN master_port INTEGER NOT NULL DEFAULT 0;
