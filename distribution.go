@@ -88,9 +88,9 @@ func ParseDistribution(v map[string]any) (Distribution, error) {
 	}
 	switch {
 	case d.Type == DistributionMPI:
-		return d, Errorf(Invalid, "distribution.type mpi: mpi jobs are not launched by this server yet; use type: pytorch, or leave distribution out to run the command once per node")
+		return d, Errorf(Invalid, "distribution.type mpi: this server does not launch mpi jobs yet; use type: pytorch, or leave distribution out to run the command once per node")
 	case d.ProcessCountPerInstance > 1:
-		return d, Errorf(Invalid, "distribution.process_count_per_instance %d: one process per node is launched yet; use 1 and start more processes per node from the script", d.ProcessCountPerInstance)
+		return d, Errorf(Invalid, "distribution.process_count_per_instance %d: this server starts one process per node so far; use 1, and start more processes per node from the script (torch.multiprocessing, for one)", d.ProcessCountPerInstance)
 	}
 	return d, nil
 }

@@ -35,11 +35,11 @@ func TestParseDistribution(t *testing.T) {
 		{name: "mpi without process count", in: map[string]any{"type": "mpi"},
 			wantErr: "distribution.process_count_per_instance is required for an mpi job"},
 		{name: "mpi, not launched yet", in: map[string]any{"type": "mpi", "process_count_per_instance": 2},
-			wantErr: "distribution.type mpi: mpi jobs are not launched by this server yet"},
+			wantErr: "distribution.type mpi: this server does not launch mpi jobs yet"},
 		{name: "tensorflow", in: map[string]any{"type": "tensorflow", "worker_count": 2, "parameter_server_count": 1},
 			want: trainyard.Distribution{Type: trainyard.DistributionTensorFlow, WorkerCount: 2, ParameterServerCount: 1}},
 		{name: "several processes per node, not yet", in: map[string]any{"type": "pytorch", "process_count_per_instance": 8},
-			wantErr: "distribution.process_count_per_instance 8: one process per node is launched yet"},
+			wantErr: "distribution.process_count_per_instance 8: this server starts one process per node so far"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
