@@ -110,17 +110,24 @@ func freeGangPort(tx *sql.Tx) (int, error) {
 
 // rankOn returns the rank node nodeID holds in job jobID; ok is false when it holds none.
 func rankOn(q querier, jobID int64, nodeID string) (r Rank, ok bool, err error) {
-	var exit sql.NullInt64
-	err = q.QueryRow(`SELECT rank, node, state, exit_code FROM job_ranks WHERE job_id = ? AND node = ?`, jobID, nodeID).
-		Scan(&r.Rank, &r.Node, &r.State, &exit)
+	r, err = scanRank(q.QueryRow(`SELECT `+rankCols+` FROM job_ranks WHERE job_id = ? AND node = ?`, jobID, nodeID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
+	return r, err == nil, err
+}
+
+const rankCols = `rank, node, state, exit_code`
+
+func scanRank(row scanner) (Rank, error) {
+	var r Rank
+	var exit sql.NullInt64
+	err := row.Scan(&r.Rank, &r.Node, &r.State, &exit)
 	if exit.Valid {
 		c := int(exit.Int64)
 		r.ExitCode = &c
 	}
-	return r, err == nil, err
+	return r, err
 }
 
 // querier is what rankOn reads through: the database or a transaction.
@@ -147,21 +154,16 @@ func (s *DB) RankOf(ctx context.Context, jobID int64, nodeID string) (Rank, bool
 // Ranks lists the ranks of a multi-node job, rank 0 first; none for a single-node job or one
 // not placed yet.
 func (s *DB) Ranks(ctx context.Context, jobID int64) ([]Rank, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT rank, node, state, exit_code FROM job_ranks WHERE job_id = ? ORDER BY rank`, jobID)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+rankCols+` FROM job_ranks WHERE job_id = ? ORDER BY rank`, jobID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []Rank
 	for rows.Next() {
-		var r Rank
-		var exit sql.NullInt64
-		if err := rows.Scan(&r.Rank, &r.Node, &r.State, &exit); err != nil {
+		r, err := scanRank(rows)
+		if err != nil {
 			return nil, err
-		}
-		if exit.Valid {
-			c := int(exit.Int64)
-			r.ExitCode = &c
 		}
 		out = append(out, r)
 	}
