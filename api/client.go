@@ -235,7 +235,16 @@ type LogChunk struct {
 
 // Logs reads a job's log from offset, waiting up to wait for new bytes when there are none.
 func (c *Client) Logs(ctx context.Context, workspace, name string, offset int64, wait time.Duration) (LogChunk, error) {
+	return c.RankLogs(ctx, workspace, name, -1, offset, wait)
+}
+
+// RankLogs reads one rank's own log of a multi-node job, as Logs reads the whole; rank -1 is
+// the whole.
+func (c *Client) RankLogs(ctx context.Context, workspace, name string, rank int, offset int64, wait time.Duration) (LogChunk, error) {
 	path := fmt.Sprintf("%s/jobs/%s/logs?offset=%d&wait_ms=%d", ws(workspace), url.PathEscape(name), offset, wait.Milliseconds())
+	if rank >= 0 {
+		path += fmt.Sprintf("&rank=%d", rank)
+	}
 	resp, err := c.send(ctx, "GET", path, nil)
 	if err != nil {
 		return LogChunk{}, err

@@ -101,6 +101,13 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && r.URL.Query().Get("offset") != "" || offset < 0 {
 		return trainyard.Errorf(trainyard.Invalid, "offset %q: want a byte offset of 0 or more", r.URL.Query().Get("offset"))
 	}
+	// ?rank=N reads one rank's own log of a multi-node job.
+	rank := -1
+	if v := r.URL.Query().Get("rank"); v != "" {
+		if rank, err = strconv.Atoi(v); err != nil || rank < 0 {
+			return trainyard.Errorf(trainyard.Invalid, "rank %q: want a rank of the job, 0 or more", v)
+		}
+	}
 	waitMS, _ := strconv.Atoi(r.URL.Query().Get("wait_ms"))
 	deadline := time.Now().Add(min(time.Duration(waitMS)*time.Millisecond, 30*time.Second))
 	for {
@@ -109,7 +116,15 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		data, err := s.readJobLog(j, offset)
+		var data []byte
+		switch {
+		case rank < 0:
+			data, err = s.readJobLog(j, offset)
+		case rank >= j.InstanceCount || j.InstanceCount < 2:
+			return trainyard.Errorf(trainyard.NotFound, "job %s has no rank %d: it takes %d node(s); leave rank out for its whole log", j.Name, rank, j.InstanceCount)
+		default:
+			data, err = readAt(s.rankLogPath(j.ID, rank), offset, maxLogRead)
+		}
 		if err != nil {
 			return err
 		}

@@ -201,8 +201,8 @@ func Decide(p Policy, o Observed, now time.Time) Plan {
 				launch = fmt.Sprintf("min_instances is %d, %s active: launching %d (%s)",
 					p.Min, plural(active, "node"), plan.Launch, limit)
 			} else {
-				launch = fmt.Sprintf("%s queued, %d running, %d idle, %d starting: launching %d (%s)",
-					plural(o.Demand, "job"), len(running), len(idle), len(preparing), plan.Launch, limit)
+				launch = fmt.Sprintf("%s wanted by queued jobs, %d running, %d idle, %d starting: launching %d (%s)",
+					plural(o.Demand, "node"), len(running), len(idle), len(preparing), plan.Launch, limit)
 			}
 		}
 	}

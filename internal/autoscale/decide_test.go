@@ -73,7 +73,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "demand launches", policy: pol(0, 4), obs: observe(2, nil),
 			want:   autoscale.Plan{Launch: 2},
-			reason: []string{"2 jobs queued, 0 running, 0 idle, 0 starting: launching 2 (max 4)"},
+			reason: []string{"2 nodes wanted by queued jobs, 0 running, 0 idle, 0 starting: launching 2 (max 4)"},
 		},
 		{
 			name: "booting nodes count as capacity", policy: pol(0, 4),

@@ -283,9 +283,10 @@ func newJobMetricsCmd(g *globals) *cobra.Command {
 func newJobDownloadCmd(g *globals) *cobra.Command {
 	var name, path string
 	cmd := &cobra.Command{
-		Use:     "download",
-		Short:   "Download a job's outputs and logs",
-		Long:    "Download a job's outputs to PATH/NAME/outputs/ and its log to PATH/NAME/user_logs/std_log.txt.",
+		Use:   "download",
+		Short: "Download a job's outputs and logs",
+		Long: "Download a job's outputs to PATH/NAME/outputs/ and its log to PATH/NAME/user_logs/std_log.txt; " +
+			"of a multi-node job, also each rank's own log, user_logs/std_log_process_N.txt.",
 		Example: "  trainyard job download --name keen_otter_4fa1c2 --download-path ./results",
 		Args:    cobra.NoArgs,
 		RunE: g.named(&name, func(ctx context.Context, c *api.Client, name string) error {
@@ -294,19 +295,29 @@ func newJobDownloadCmd(g *globals) *cobra.Command {
 			if err := os.MkdirAll(logs, 0o755); err != nil {
 				return err
 			}
-			var log []byte
-			for {
-				chunk, err := c.Logs(ctx, g.ws(), name, int64(len(log)), 0)
-				if err != nil {
+			j, err := c.Job(ctx, g.ws(), name)
+			if err != nil {
+				return err
+			}
+			files := map[int]string{-1: "std_log.txt"}
+			for _, r := range j.Ranks {
+				files[r.Rank] = fmt.Sprintf("std_log_process_%d.txt", r.Rank)
+			}
+			for rank, file := range files {
+				var log []byte
+				for {
+					chunk, err := c.RankLogs(ctx, g.ws(), name, rank, int64(len(log)), 0)
+					if err != nil {
+						return err
+					}
+					if len(chunk.Data) == 0 {
+						break
+					}
+					log = append(log, chunk.Data...)
+				}
+				if err := os.WriteFile(filepath.Join(logs, file), log, 0o644); err != nil {
 					return err
 				}
-				if len(chunk.Data) == 0 {
-					break
-				}
-				log = append(log, chunk.Data...)
-			}
-			if err := os.WriteFile(filepath.Join(logs, "std_log.txt"), log, 0o644); err != nil {
-				return err
 			}
 			out := filepath.Join(dir, "outputs")
 			body, err := c.Outputs(ctx, g.ws(), name)
