@@ -87,9 +87,7 @@ func ParseDistribution(v map[string]any) (Distribution, error) {
 		return d, Errorf(Invalid, "distribution.process_count_per_instance is required for an mpi job: the number of processes each node runs, usually its GPU count (1 on CPU nodes)")
 	}
 	switch {
-	case d.Type == DistributionMPI:
-		return d, Errorf(Invalid, "distribution.type mpi: this server does not launch mpi jobs yet; use type: pytorch, or leave distribution out to run the command once per node")
-	case d.ProcessCountPerInstance > 1:
+	case d.ProcessCountPerInstance > 1 && d.Type != DistributionMPI:
 		return d, Errorf(Invalid, "distribution.process_count_per_instance %d: this server starts one process per node so far; use 1, and start more processes per node from the script (torch.multiprocessing, for one)", d.ProcessCountPerInstance)
 	}
 	return d, nil
@@ -135,6 +133,7 @@ type Gang struct {
 	MasterAddr string
 	MasterPort int
 	Addrs      []string // by rank
+	Secret     string   // opens the MPI relay of the ranks above 0
 }
 
 // RankEnv is what the process of node rank sees (SPEC §3.8): MASTER_ADDR and MASTER_PORT of
@@ -151,10 +150,49 @@ func RankEnv(d Distribution, g Gang, rank int) map[string]string {
 		"LOCAL_RANK":       "0",
 		"LOCAL_WORLD_SIZE": "1",
 	}
-	if d.Type == DistributionTensorFlow {
+	switch d.Type {
+	case DistributionTensorFlow:
 		env["TF_CONFIG"] = tfConfig(d, g, rank)
+	case DistributionMPI:
+		// Open MPI sets OMPI_COMM_WORLD_* in each process; these reach mpirun and the relays.
+		env["AZ_BATCH_MASTER_NODE"] = g.MasterAddr + ":" + strconv.Itoa(g.MasterPort)
+		env["TRAINYARD_MPI_SECRET"] = g.Secret
+		var hosts []string
+		for r := 1; r < len(g.Addrs); r++ {
+			hosts = append(hosts, fmt.Sprintf("rank%d=%s:%d", r, g.Addrs[r], g.MasterPort+r))
+		}
+		env["TRAINYARD_MPI_HOSTS"] = strings.Join(hosts, ",")
 	}
 	return env
+}
+
+// RankCommand is what node rank of an mpi job runs in place of the job's command: on rank 0,
+// mpirun starting procs = process_count_per_instance processes on every node, its remote
+// shell being trainyard's relay ($TRAINYARD_BIN agent mpi-rsh); on the others, the relay's
+// listener. Every process starts in its own node's code folder. Other jobs run command as
+// it is.
+func RankCommand(d Distribution, g Gang, rank int, command string) string {
+	if d.Type != DistributionMPI {
+		return command
+	}
+	if rank > 0 {
+		return fmt.Sprintf(`exec "$TRAINYARD_BIN" agent mpi-worker --listen %s:%d`, g.Addrs[rank], g.MasterPort+rank)
+	}
+	procs := max(1, d.ProcessCountPerInstance)
+	hosts := []string{fmt.Sprintf("localhost:%d", procs)}
+	for r := 1; r < len(g.Addrs); r++ {
+		hosts = append(hosts, fmt.Sprintf("rank%d:%d", r, procs))
+	}
+	// The nodes share this host's loopback: Open MPI talks over it, which it skips by default.
+	return fmt.Sprintf(`SHELL=/bin/sh exec mpirun --allow-run-as-root --np %d --host %s --mca plm_rsh_agent "$TRAINYARD_BIN agent mpi-rsh" `+
+		`--mca plm_rsh_no_tree_spawn 1 --mca orte_tmpdir_base /tmp --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo --wdir /tmp `+
+		`/bin/sh -c 'cd "${TRAINYARD_OUTPUTS_DIR%%/outputs}" && exec bash -c "$0"' %s`,
+		procs*len(g.Addrs), strings.Join(hosts, ","), shellQuote(command))
+}
+
+// shellQuote quotes s as one word for sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // tfConfig is TF_CONFIG for rank: the first worker_count ranks are workers, the rest

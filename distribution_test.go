@@ -34,8 +34,8 @@ func TestParseDistribution(t *testing.T) {
 		// Case C-08: MPI says how many processes a node runs.
 		{name: "mpi without process count", in: map[string]any{"type": "mpi"},
 			wantErr: "distribution.process_count_per_instance is required for an mpi job"},
-		{name: "mpi, not launched yet", in: map[string]any{"type": "mpi", "process_count_per_instance": 2},
-			wantErr: "distribution.type mpi: this server does not launch mpi jobs yet"},
+		{name: "mpi, two processes per node", in: map[string]any{"type": "mpi", "process_count_per_instance": 2},
+			want: trainyard.Distribution{Type: trainyard.DistributionMPI, ProcessCountPerInstance: 2}},
 		{name: "tensorflow", in: map[string]any{"type": "tensorflow", "worker_count": 2, "parameter_server_count": 1},
 			want: trainyard.Distribution{Type: trainyard.DistributionTensorFlow, WorkerCount: 2, ParameterServerCount: 1}},
 		{name: "several processes per node, not yet", in: map[string]any{"type": "pytorch", "process_count_per_instance": 8},
@@ -119,5 +119,41 @@ func TestCheckNodes(t *testing.T) {
 		case tt.wantErr == "" && (err != nil || tt.d.WorkerCount != tt.wantWorker):
 			t.Errorf("CheckNodes(%d) = %v, worker_count %d; want %d", tt.nodes, err, tt.d.WorkerCount, tt.wantWorker)
 		}
+	}
+}
+
+func TestRankCommand(t *testing.T) {
+	mpi := trainyard.Distribution{Type: trainyard.DistributionMPI, ProcessCountPerInstance: 2}
+	g := trainyard.Gang{Nodes: 2, MasterAddr: "127.0.0.2", MasterPort: 20100, Addrs: []string{"127.0.0.2", "127.0.0.3"}, Secret: "s"}
+	tests := []struct {
+		name string
+		d    trainyard.Distribution
+		rank int
+		want []string // parts of the command, in order
+	}{
+		{name: "pytorch runs the command as it is", d: trainyard.Distribution{Type: trainyard.DistributionPyTorch}, rank: 1,
+			want: []string{"python train.py --lr 'x'"}},
+		{name: "mpi rank 0 runs mpirun over every node", d: mpi, rank: 0,
+			want: []string{"exec mpirun", "--np 4", "--host localhost:2,rank1:2", `plm_rsh_agent "$TRAINYARD_BIN agent mpi-rsh"`,
+				"btl_tcp_if_include lo", `cd "${TRAINYARD_OUTPUTS_DIR%/outputs}"`, `'python train.py --lr '\''x'\'''`}},
+		{name: "mpi rank 1 runs the relay", d: mpi, rank: 1,
+			want: []string{`exec "$TRAINYARD_BIN" agent mpi-worker --listen 127.0.0.3:20101`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := trainyard.RankCommand(tt.d, g, tt.rank, "python train.py --lr 'x'")
+			rest := got
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("RankCommand = %s\nwant, in order, %q", got, tt.want)
+				}
+				rest = rest[i+len(w):]
+			}
+		})
+	}
+	env := trainyard.RankEnv(mpi, g, 0)
+	if env["AZ_BATCH_MASTER_NODE"] != "127.0.0.2:20100" || env["TRAINYARD_MPI_HOSTS"] != "rank1=127.0.0.3:20101" || env["TRAINYARD_MPI_SECRET"] != "s" {
+		t.Errorf("mpi RankEnv = %v", env)
 	}
 }

@@ -75,6 +75,12 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Jobs run as nobody reach the binary as $TRAINYARD_BIN (the MPI relay), as they would in
+	// /usr/local/bin.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
 	build := exec.Command("go", "build", "-o", filepath.Join(dir, "trainyard"), "./cmd/trainyard")
 	build.Dir = root
 	// Static, so that docker-provider nodes run it in any image.

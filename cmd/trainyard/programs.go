@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +17,7 @@ import (
 	"github.com/trainyard/trainyard/internal/agent"
 	"github.com/trainyard/trainyard/internal/cli"
 	"github.com/trainyard/trainyard/internal/driver/process"
+	"github.com/trainyard/trainyard/internal/mpirelay"
 	"github.com/trainyard/trainyard/internal/server"
 )
 
@@ -112,6 +115,8 @@ it; you rarely run it by hand.`,
 			if cfg.User, err = agent.RunAs(runAs); err != nil {
 				return err
 			}
+			cfg.Binary, _ = os.Executable()
+			cfg.HostBinary = os.Getenv("TRAINYARD_HOST_BINARY")
 			cfg.Driver = process.New()
 			cfg.Containers = server.ContainerDriver(cmd.Context(), cfg.NodeID, log)
 			cfg.Log = log
@@ -131,5 +136,61 @@ it; you rarely run it by hand.`,
 	f.StringVar(&runAs, "run-as", "", "the account jobs run as (default: nobody when the agent runs as root, else the agent's own)")
 	f.DurationVar(&cfg.GiveUpAfter, "give-up-after", 30*time.Minute, "exit when idle and the server has not answered for this long (0: never)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	cmd.AddCommand(newMPIRshCmd(), newMPIWorkerCmd())
+	return cmd
+}
+
+// newMPIRshCmd is mpirun's remote shell on rank 0 of an mpi job: it runs a command on the
+// relay of another rank, named rankN in $TRAINYARD_MPI_HOSTS.
+func newMPIRshCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "mpi-rsh HOST COMMAND...", Hidden: true, Args: cobra.MinimumNArgs(2),
+		Short:              "Run a command on another rank of an mpi job (mpirun's remote shell)",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr := ""
+			for _, h := range strings.Split(os.Getenv("TRAINYARD_MPI_HOSTS"), ",") {
+				if name, a, ok := strings.Cut(h, "="); ok && name == args[0] {
+					addr = a
+				}
+			}
+			if addr == "" {
+				return fmt.Errorf("mpi-rsh: host %q is no rank of this job ($TRAINYARD_MPI_HOSTS)", args[0])
+			}
+			var status int
+			var err error
+			for try := 0; try < 100; try++ { // the rank's relay may still be starting
+				if status, err = mpirelay.Dial(addr, os.Getenv("TRAINYARD_MPI_SECRET"), strings.Join(args[1:], " "), os.Stdout, os.Stderr); err == nil || !isRefused(err) {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err != nil {
+				return err
+			}
+			os.Exit(status)
+			return nil
+		},
+	}
+}
+
+func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+
+// newMPIWorkerCmd is what the ranks above 0 of an mpi job run: the relay's listener.
+func newMPIWorkerCmd() *cobra.Command {
+	var listen string
+	cmd := &cobra.Command{
+		Use: "mpi-worker --listen ADDR:PORT", Hidden: true, Args: cobra.NoArgs,
+		Short: "Serve mpirun's remote commands on a rank of an mpi job",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			dir, _ := os.Getwd()
+			return mpirelay.Serve(ln, os.Getenv("TRAINYARD_MPI_SECRET"), dir)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "", "the address to listen on")
 	return cmd
 }

@@ -14,6 +14,7 @@ import argparse
 import csv
 import gzip
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -80,3 +81,7 @@ def main():
 
 if __name__ == "__main__":
     main()
+    # Debian's torch 1.13 can hang at interpreter exit in a rank other than 0, in gloo's
+    # threads, once rank 0 is gone; everything is saved and flushed by now.
+    sys.stdout.flush()
+    os._exit(0)

@@ -42,6 +42,10 @@ type Config struct {
 	Containers driver.Driver
 	// HelperDir holds the Python helper put on the jobs' PYTHONPATH; empty for none.
 	HelperDir string
+	// Binary is the trainyard binary as the node's processes see it, and HostBinary as the
+	// engine's host does (the path container jobs mount it from); jobs reach it as
+	// $TRAINYARD_BIN, for the MPI relay.
+	Binary, HostBinary string
 	// User is the account jobs run as; nil runs them as the agent's own. See RunAs.
 	User *driver.User
 	// StopGrace is how long a stopped job gets between SIGTERM and SIGKILL.

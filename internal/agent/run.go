@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -69,6 +70,13 @@ func (r *run) taskSpec() driver.TaskSpec {
 		Image: r.as.Image, ShmSize: r.as.ShmSize, DockerArgs: r.as.DockerArgs}
 	if h := r.a.cfg.HelperDir; h != "" && spec.Image != "" {
 		spec.ReadOnly = []string{h}
+	}
+	switch bin := cmp.Or(r.a.cfg.HostBinary, r.a.cfg.Binary); {
+	case spec.Image != "" && bin != "":
+		spec.ReadOnly = append(spec.ReadOnly, bin) // at the same path inside the container
+		env["TRAINYARD_BIN"] = bin
+	case r.a.cfg.Binary != "":
+		env["TRAINYARD_BIN"] = r.a.cfg.Binary
 	}
 	return spec
 }

@@ -107,8 +107,9 @@ func (s *Server) syncOnce(r *http.Request, nodeID string, running []int64) (api.
 	if a.Gang.Nodes > 1 {
 		s.Notify() // the gang's other nodes wait in their syncs for their ranks
 	}
-	env := j.Environment
+	env, command := j.Environment, j.Command
 	if a.Gang.Nodes > 1 {
+		command = trainyard.RankCommand(j.Distribution, a.Gang, a.Rank, j.Command)
 		env = maps.Clone(j.Environment)
 		if env == nil {
 			env = map[string]string{}
@@ -116,7 +117,7 @@ func (s *Server) syncOnce(r *http.Request, nodeID string, running []int64) (api.
 		maps.Copy(env, trainyard.RankEnv(j.Distribution, a.Gang, a.Rank))
 	}
 	resp.Assignment = &api.Assignment{
-		JobID: j.ID, Workspace: j.Workspace, Name: j.Name, Command: j.Command, Env: env,
+		JobID: j.ID, Workspace: j.Workspace, Name: j.Name, Command: command, Env: env,
 		HasSnapshot: j.Snapshot != "", TimeoutMS: j.Timeout.Milliseconds(), RunToken: a.RunToken,
 		Outputs: outputNames(j), Image: j.Image, ShmSize: j.ShmSize, DockerArgs: j.DockerArgs, Rank: a.Rank,
 	}

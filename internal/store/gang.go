@@ -77,7 +77,8 @@ func (s *DB) placeGang(tx *sql.Tx, n NodeRow, jobID int64, count int) (bool, err
 	if err != nil {
 		return false, err
 	}
-	_, err = tx.Exec(`UPDATE jobs SET status = ?, node = ?, wait_reason = '', master_port = ? WHERE id = ?`, trainyard.JobPreparing, n.ID, port, jobID)
+	_, err = tx.Exec(`UPDATE jobs SET status = ?, node = ?, wait_reason = '', master_port = ?, gang_secret = ? WHERE id = ?`,
+		trainyard.JobPreparing, n.ID, port, s.sealText(NewToken("tyg")), jobID)
 	return err == nil, err
 }
 
@@ -172,11 +173,17 @@ func (s *DB) Ranks(ctx context.Context, jobID int64) ([]Rank, error) {
 
 // gangOf is where the ranks of job jobID meet: every rank's address, rank 0's as master, and
 // the job's own ports.
-func gangOf(tx *sql.Tx, jobID int64) (trainyard.Gang, error) {
+func (s *DB) gangOf(tx *sql.Tx, jobID int64) (trainyard.Gang, error) {
 	var g trainyard.Gang
-	if err := tx.QueryRow(`SELECT master_port FROM jobs WHERE id = ?`, jobID).Scan(&g.MasterPort); err != nil {
+	var secret string
+	if err := tx.QueryRow(`SELECT master_port, gang_secret FROM jobs WHERE id = ?`, jobID).Scan(&g.MasterPort, &secret); err != nil {
 		return g, err
 	}
+	plain, err := s.box.Open(secret)
+	if err != nil {
+		return g, fmt.Errorf("job %d: gang secret: %w", jobID, err)
+	}
+	g.Secret = string(plain)
 	rows, err := tx.Query(`SELECT n.address FROM job_ranks r JOIN nodes n ON n.id = r.node WHERE r.job_id = ? ORDER BY r.rank`, jobID)
 	if err != nil {
 		return g, err
@@ -212,7 +219,9 @@ func (s *DB) finishRank(tx *sql.Tx, j JobRow, r Rank, st trainyard.JobStatus, ex
 	if j.Status.Terminal() {
 		return false, nil // a rank stopping after the job ended
 	}
-	if st == trainyard.JobCompleted {
+	// An mpi job is its mpirun, on rank 0: the other ranks only relay for it, and stop with it.
+	mpiHead := j.Distribution.Type == trainyard.DistributionMPI && r.Rank == 0
+	if st == trainyard.JobCompleted && !mpiHead {
 		var left int
 		if err := tx.QueryRow(`SELECT count(*) FROM job_ranks WHERE job_id = ? AND state != ?`, j.ID, RankDone).Scan(&left); err != nil || left > 0 {
 			return false, err

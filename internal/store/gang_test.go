@@ -256,3 +256,32 @@ func TestGangPorts(t *testing.T) {
 		t.Errorf("a gang placed after the first ended got port %d, want the freed %d", a.Gang.MasterPort, p1)
 	}
 }
+
+// An mpi job is its mpirun on rank 0: when it ends, the job ends, while the relays of the other
+// ranks are still running (they are then stopped).
+func TestMPIGangEndsWithRankZero(t *testing.T) {
+	db := mustOpen(t)
+	ctx := t.Context()
+	for _, n := range []string{"n-1", "n-2"} {
+		mustNode(t, db, n, "default", "gpu")
+	}
+	j := mustJobWith(t, db, trainyard.Job{Workspace: "default", Name: "mpi", Compute: "gpu", Command: "python allreduce.py",
+		InstanceCount: 2, Distribution: trainyard.Distribution{Type: trainyard.DistributionMPI, ProcessCountPerInstance: 1}})
+	a := mustPlace(t, db, "n-1")
+	mustPlace(t, db, "n-2")
+	if a.Gang.Secret == "" {
+		t.Error("an mpi gang has no relay secret")
+	}
+	if _, err := db.FinishJob(ctx, "n-1", j.ID, Outcome{ExitCode: exitCode(0)}); err != nil {
+		t.Fatal(err)
+	}
+	if st := mustJobByID(t, db, j.ID).Status; st != trainyard.JobCompleted {
+		t.Errorf("mpi job = %s once mpirun on rank 0 exited 0, want Completed", st)
+	}
+	if _, err := db.FinishJob(ctx, "n-2", j.ID, Outcome{Canceled: true, ExitCode: exitCode(143)}); err != nil {
+		t.Fatal(err)
+	}
+	if st := mustJobByID(t, db, j.ID).Status; st != trainyard.JobCompleted {
+		t.Errorf("mpi job = %s after its relay was stopped, want still Completed", st)
+	}
+}

@@ -243,7 +243,7 @@ func (s *DB) Place(ctx context.Context, nodeID string, running []int64) (a Assig
 		sub := fmt.Sprint(jobID)
 		if gang {
 			// Every rank holds a run token of the job, until the job ends.
-			if a.Gang, err = gangOf(tx, jobID); err != nil {
+			if a.Gang, err = s.gangOf(tx, jobID); err != nil {
 				return err
 			}
 		} else if _, err := tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindRun, sub); err != nil {

@@ -169,6 +169,7 @@ func (p *Provider) createContainer(ctx context.Context, root, dir, name string, 
 			"TRAINYARD_NODE_VCPUS=" + strconv.Itoa(tmpl.VCPUs),
 			"TRAINYARD_NODE_MEMORY_GIB=" + strconv.FormatFloat(tmpl.MemoryGiB, 'f', -1, 64),
 			"TRAINYARD_NODE_GPUS=" + strconv.Itoa(tmpl.GPUs),
+			"TRAINYARD_HOST_BINARY=" + p.Binary, // where job containers mount it from
 			"TRAINYARD_NODE_CONTAINER=" + name,
 			"DOCKER_HOST=unix://" + socket,
 		},

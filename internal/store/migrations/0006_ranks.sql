@@ -15,3 +15,5 @@ CREATE INDEX job_ranks_node ON job_ranks (node, state);
 ALTER TABLE jobs ADD COLUMN distribution TEXT NOT NULL DEFAULT '';
 -- A placed gang's first port (MASTER_PORT); rank r may listen on master_port + r.
 ALTER TABLE jobs ADD COLUMN master_port INTEGER NOT NULL DEFAULT 0;
+-- The secret of a placed gang's MPI relay, sealed.
+ALTER TABLE jobs ADD COLUMN gang_secret TEXT NOT NULL DEFAULT '';
