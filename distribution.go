@@ -86,10 +86,6 @@ func ParseDistribution(v map[string]any) (Distribution, error) {
 	if d.Type == DistributionMPI && d.ProcessCountPerInstance == 0 {
 		return d, Errorf(Invalid, "distribution.process_count_per_instance is required for an mpi job: the number of processes each node runs, usually its GPU count (1 on CPU nodes)")
 	}
-	switch {
-	case d.ProcessCountPerInstance > 1 && d.Type != DistributionMPI:
-		return d, Errorf(Invalid, "distribution.process_count_per_instance %d: this server starts one process per node so far; use 1, and start more processes per node from the script (torch.multiprocessing, for one)", d.ProcessCountPerInstance)
-	}
 	return d, nil
 }
 
@@ -141,14 +137,15 @@ type Gang struct {
 // a tensorflow job also gets TF_CONFIG. A plain job (no distribution) on several nodes sees
 // the same, so its script can tell its nodes apart.
 func RankEnv(d Distribution, g Gang, rank int) map[string]string {
+	procs := d.Processes()
 	env := map[string]string{
 		"MASTER_ADDR":      g.MasterAddr,
 		"MASTER_PORT":      strconv.Itoa(g.MasterPort),
-		"WORLD_SIZE":       strconv.Itoa(g.Nodes),
+		"WORLD_SIZE":       strconv.Itoa(g.Nodes * procs),
 		"NODE_RANK":        strconv.Itoa(rank),
-		"RANK":             strconv.Itoa(rank),
+		"RANK":             strconv.Itoa(rank * procs), // each process's own, from the launcher
 		"LOCAL_RANK":       "0",
-		"LOCAL_WORLD_SIZE": "1",
+		"LOCAL_WORLD_SIZE": strconv.Itoa(procs),
 	}
 	switch d.Type {
 	case DistributionTensorFlow:
@@ -166,19 +163,24 @@ func RankEnv(d Distribution, g Gang, rank int) map[string]string {
 	return env
 }
 
-// RankCommand is what node rank of an mpi job runs in place of the job's command: on rank 0,
+// RankCommand is what node rank runs in place of the job's command. A pytorch job of several
+// processes per node runs them under trainyard's launcher ($TRAINYARD_BIN agent launch). An
+// mpi job runs, on rank 0,
 // mpirun starting procs = process_count_per_instance processes on every node, its remote
-// shell being trainyard's relay ($TRAINYARD_BIN agent mpi-rsh); on the others, the relay's
-// listener. Every process starts in its own node's code folder. Other jobs run command as
-// it is.
+// shell being trainyard's relay ($TRAINYARD_BIN agent mpi-rsh), and on the others the relay's
+// listener; every process starts in its own node's code folder. Other jobs run command as it
+// is.
 func RankCommand(d Distribution, g Gang, rank int, command string) string {
+	if d.Type == DistributionPyTorch && d.Processes() > 1 {
+		return fmt.Sprintf(`exec "$TRAINYARD_BIN" agent launch --procs %d --first-rank %d -- %s`, d.Processes(), rank*d.Processes(), shellQuote(command))
+	}
 	if d.Type != DistributionMPI {
 		return command
 	}
 	if rank > 0 {
 		return fmt.Sprintf(`exec "$TRAINYARD_BIN" agent mpi-worker --listen %s:%d`, g.Addrs[rank], g.MasterPort+rank)
 	}
-	procs := max(1, d.ProcessCountPerInstance)
+	procs := d.Processes()
 	hosts := []string{fmt.Sprintf("localhost:%d", procs)}
 	for r := 1; r < len(g.Addrs); r++ {
 		hosts = append(hosts, fmt.Sprintf("rank%d:%d", r, procs))
@@ -223,10 +225,13 @@ func tfConfig(d Distribution, g Gang, rank int) string {
 	return string(b)
 }
 
+// Processes is how many processes each node runs.
+func (d Distribution) Processes() int { return max(1, d.ProcessCountPerInstance) }
+
 // String is the distribution as job show gives it.
 func (d Distribution) String() string {
 	if d.Type == "" {
 		return ""
 	}
-	return fmt.Sprintf("%s, %d process(es) per node", d.Type, max(1, d.ProcessCountPerInstance))
+	return fmt.Sprintf("%s, %d process(es) per node", d.Type, d.Processes())
 }

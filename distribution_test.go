@@ -38,8 +38,10 @@ func TestParseDistribution(t *testing.T) {
 			want: trainyard.Distribution{Type: trainyard.DistributionMPI, ProcessCountPerInstance: 2}},
 		{name: "tensorflow", in: map[string]any{"type": "tensorflow", "worker_count": 2, "parameter_server_count": 1},
 			want: trainyard.Distribution{Type: trainyard.DistributionTensorFlow, WorkerCount: 2, ParameterServerCount: 1}},
-		{name: "several processes per node, not yet", in: map[string]any{"type": "pytorch", "process_count_per_instance": 8},
-			wantErr: "distribution.process_count_per_instance 8: this server starts one process per node so far"},
+		{name: "several pytorch processes per node", in: map[string]any{"type": "pytorch", "process_count_per_instance": 8},
+			want: trainyard.Distribution{Type: trainyard.DistributionPyTorch, ProcessCountPerInstance: 8}},
+		{name: "several tensorflow processes per node, not yet", in: map[string]any{"type": "tensorflow", "process_count_per_instance": 2},
+			wantErr: "distribution.process_count_per_instance: not a key of a tensorflow distribution"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,6 +138,9 @@ func TestRankCommand(t *testing.T) {
 		{name: "mpi rank 0 runs mpirun over every node", d: mpi, rank: 0,
 			want: []string{"exec mpirun", "--np 4", "--host localhost:2,rank1:2", `plm_rsh_agent "$TRAINYARD_BIN agent mpi-rsh"`,
 				"btl_tcp_if_include lo", `cd "${TRAINYARD_OUTPUTS_DIR%/outputs}"`, `'python train.py --lr '\''x'\'''`}},
+		{name: "pytorch of 2 per node: the launcher, rank 1's processes from global rank 2",
+			d: trainyard.Distribution{Type: trainyard.DistributionPyTorch, ProcessCountPerInstance: 2}, rank: 1,
+			want: []string{`exec "$TRAINYARD_BIN" agent launch --procs 2 --first-rank 2 -- 'python train.py`}},
 		{name: "mpi rank 1 runs the relay", d: mpi, rank: 1,
 			want: []string{`exec "$TRAINYARD_BIN" agent mpi-worker --listen 127.0.0.3:20101`}},
 	}

@@ -315,6 +315,8 @@ type Job struct {
 	DockerArgs  string `json:"dockerArgs,omitempty"`
 	// Distribution is how a multi-process job is launched ("pytorch, 1 process(es) per node").
 	Distribution string `json:"distribution,omitempty"`
+	// ProcessesPerNode is distribution.process_count_per_instance (1 when not given).
+	ProcessesPerNode int `json:"processCountPerInstance,omitempty"`
 	// Ranks are the nodes of a multi-node job once placed, rank 0 first.
 	Ranks []JobRank `json:"ranks,omitempty"`
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/trainyard/trainyard/internal/agent"
 	"github.com/trainyard/trainyard/internal/cli"
 	"github.com/trainyard/trainyard/internal/driver/process"
+	"github.com/trainyard/trainyard/internal/launch"
 	"github.com/trainyard/trainyard/internal/mpirelay"
 	"github.com/trainyard/trainyard/internal/server"
 )
@@ -136,7 +137,7 @@ it; you rarely run it by hand.`,
 	f.StringVar(&runAs, "run-as", "", "the account jobs run as (default: nobody when the agent runs as root, else the agent's own)")
 	f.DurationVar(&cfg.GiveUpAfter, "give-up-after", 30*time.Minute, "exit when idle and the server has not answered for this long (0: never)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
-	cmd.AddCommand(newMPIRshCmd(), newMPIWorkerCmd())
+	cmd.AddCommand(newMPIRshCmd(), newMPIWorkerCmd(), newLaunchCmd())
 	return cmd
 }
 
@@ -175,6 +176,21 @@ func newMPIRshCmd() *cobra.Command {
 }
 
 func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+
+// newLaunchCmd starts the processes of one node of a pytorch job with several per node.
+func newLaunchCmd() *cobra.Command {
+	var procs, first int
+	cmd := &cobra.Command{
+		Use: "launch --procs N --first-rank R -- COMMAND", Hidden: true, Args: cobra.ExactArgs(1),
+		Short: "Start a node's processes of a multi-process job",
+		Run: func(cmd *cobra.Command, args []string) {
+			os.Exit(launch.Run(args[0], procs, first, os.Stdout))
+		},
+	}
+	cmd.Flags().IntVar(&procs, "procs", 1, "processes to start")
+	cmd.Flags().IntVar(&first, "first-rank", 0, "the global rank of the first")
+	return cmd
+}
 
 // newMPIWorkerCmd is what the ranks above 0 of an mpi job run: the relay's listener.
 func newMPIWorkerCmd() *cobra.Command {

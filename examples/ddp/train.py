@@ -14,7 +14,6 @@ import argparse
 import csv
 import gzip
 import os
-import sys
 
 import torch
 import torch.distributed as dist
@@ -77,11 +76,10 @@ def main():
     dist.barrier()  # no rank leaves while another still talks to it
     dist.destroy_process_group()
     print(f"rank {rank} done", flush=True)
+    # Debian's torch 1.13 can hang in gloo's teardown, when the model and process group are
+    # freed or the interpreter exits, once rank 0 is gone; all is saved and flushed by now.
+    os._exit(0)
 
 
 if __name__ == "__main__":
     main()
-    # Debian's torch 1.13 can hang at interpreter exit in a rank other than 0, in gloo's
-    # threads, once rank 0 is gone; everything is saved and flushed by now.
-    sys.stdout.flush()
-    os._exit(0)

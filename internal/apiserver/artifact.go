@@ -120,8 +120,9 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case rank < 0:
 			data, err = s.readJobLog(j, offset)
-		case rank >= j.InstanceCount || j.InstanceCount < 2:
-			return trainyard.Errorf(trainyard.NotFound, "job %s has no rank %d: it takes %d node(s); leave rank out for its whole log", j.Name, rank, j.InstanceCount)
+		case rank >= j.InstanceCount*j.Distribution.Processes() || j.InstanceCount < 2:
+			return trainyard.Errorf(trainyard.NotFound, "job %s has no rank %d: it runs %d process(es) on %d node(s); leave rank out for its whole log",
+				j.Name, rank, j.InstanceCount*j.Distribution.Processes(), j.InstanceCount)
 		default:
 			data, err = readAt(s.rankLogPath(j.ID, rank), offset, maxLogRead)
 		}

@@ -257,6 +257,9 @@ func (s *Server) jobOut(ctx context.Context, j store.JobRow, ms []store.Metric) 
 		Status: string(j.Status), WaitReason: j.WaitReason, Node: j.Node, ExitCode: j.ExitCode, CreatedAt: j.CreatedAt,
 	}
 	out.Distribution = j.Distribution.String()
+	if j.Distribution.Type != "" {
+		out.ProcessesPerNode = j.Distribution.Processes()
+	}
 	if j.InstanceCount > 1 {
 		ranks, err := s.Store.Ranks(ctx, j.ID)
 		if err != nil {

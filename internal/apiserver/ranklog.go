@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/trainyard/trainyard"
 	"github.com/trainyard/trainyard/internal/store"
@@ -16,9 +17,18 @@ import (
 // longer one goes out without waiting for its end.
 const maxPendingLine = 64 << 10
 
-// rankLogPath is the log of one rank of a multi-node job (one process per node).
+// rankLogPath is the log of one process of a multi-node job, by its global rank.
 func (s *Server) rankLogPath(id int64, rank int) string {
 	return filepath.Join(s.jobDir(id), "user_logs", fmt.Sprintf("std_log_process_%d.txt", rank))
+}
+
+// nodeLogPath is what node rank of job j sent, as it sent it: with one process per node, that
+// process's log; with several, the launcher's output, which appendTagged splits by process.
+func (s *Server) nodeLogPath(j store.JobRow, rank int) string {
+	if j.Distribution.Processes() > 1 && j.Distribution.Type == trainyard.DistributionPyTorch {
+		return filepath.Join(s.jobDir(j.ID), "user_logs", fmt.Sprintf("std_log_node_%d.txt", rank))
+	}
+	return s.rankLogPath(j.ID, rank)
 }
 
 // appendRankLog appends a chunk of a rank's log at offset to the rank's own file, which is the
@@ -33,7 +43,7 @@ func (s *Server) appendRankLog(ctx context.Context, j store.JobRow, nodeID strin
 	if !ok {
 		return 0, trainyard.Errorf(trainyard.Forbidden, "job %d has no rank on this node", j.ID)
 	}
-	path := s.rankLogPath(j.ID, r.Rank)
+	path := s.nodeLogPath(j, r.Rank)
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
 	pending := unfinishedLine(path)
@@ -50,7 +60,7 @@ func (s *Server) appendRankLog(ctx context.Context, j store.JobRow, nodeID strin
 	if end == 0 {
 		end = len(text)
 	}
-	return size, s.appendTagged(j.ID, r.Rank, text[:end])
+	return size, s.appendTagged(j, r.Rank, text[:end])
 }
 
 // flushRankLog sends what is left of a rank's unfinished last line to the job's log, when the
@@ -62,28 +72,54 @@ func (s *Server) flushRankLog(ctx context.Context, j store.JobRow, nodeID string
 	}
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
-	if rest := unfinishedLine(s.rankLogPath(j.ID, r.Rank)); len(rest) > 0 {
-		return s.appendTagged(j.ID, r.Rank, append(rest, '\n'))
+	if rest := unfinishedLine(s.nodeLogPath(j, r.Rank)); len(rest) > 0 {
+		return s.appendTagged(j, r.Rank, append(rest, '\n'))
 	}
 	return nil
 }
 
-// appendTagged appends whole lines of a rank to the job's log, each tagged with the rank.
-func (s *Server) appendTagged(id int64, rank int, lines []byte) error {
-	tag := fmt.Sprintf("[rank %d] ", rank)
+// appendTagged appends whole lines of node rank to the job's log, each tagged with its
+// process's rank. A line the launcher tagged "[process R] " is process R's, and also goes to
+// that process's own log.
+func (s *Server) appendTagged(j store.JobRow, rank int, lines []byte) error {
 	var out bytes.Buffer
 	for len(lines) > 0 {
 		line := lines
 		if i := bytes.IndexByte(lines, '\n'); i >= 0 {
 			line = lines[:i+1]
 		}
-		out.WriteString(tag)
-		out.Write(line)
 		lines = lines[len(line):]
+		proc, text := rank, line
+		if j.Distribution.Processes() > 1 && j.Distribution.Type == trainyard.DistributionPyTorch {
+			var ok bool
+			if proc, text, ok = processLine(line); !ok {
+				fmt.Fprintf(&out, "[node %d] %s", rank, line) // the launcher's own words
+				continue
+			}
+			p := s.rankLogPath(j.ID, proc)
+			if _, err := appendLog(p, fileSize(p), text); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(&out, "[rank %d] %s", proc, text)
 	}
-	merged := s.logPath(id)
+	merged := s.logPath(j.ID)
 	_, err := appendLog(merged, fileSize(merged), out.Bytes())
 	return err
+}
+
+// processLine splits a line the launcher tagged "[process R] ".
+func processLine(line []byte) (rank int, text []byte, ok bool) {
+	rest, found := bytes.CutPrefix(line, []byte("[process "))
+	if !found {
+		return 0, line, false
+	}
+	num, text, found := bytes.Cut(rest, []byte("] "))
+	if !found {
+		return 0, line, false
+	}
+	rank, err := strconv.Atoi(string(num))
+	return rank, text, err == nil && rank >= 0
 }
 
 // unfinishedLine is the end of the file at path after its last newline: a line not yet sent

@@ -300,8 +300,8 @@ func newJobDownloadCmd(g *globals) *cobra.Command {
 				return err
 			}
 			files := map[int]string{-1: "std_log.txt"}
-			for _, r := range j.Ranks {
-				files[r.Rank] = fmt.Sprintf("std_log_process_%d.txt", r.Rank)
+			for r := range len(j.Ranks) * max(1, j.ProcessesPerNode) {
+				files[r] = fmt.Sprintf("std_log_process_%d.txt", r)
 			}
 			for rank, file := range files {
 				var log []byte
