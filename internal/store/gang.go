@@ -226,6 +226,10 @@ func (s *DB) finishRank(tx *sql.Tx, j JobRow, r Rank, st trainyard.JobStatus, ex
 		if err := tx.QueryRow(`SELECT count(*) FROM job_ranks WHERE job_id = ? AND state != ?`, j.ID, RankDone).Scan(&left); err != nil || left > 0 {
 			return false, err
 		}
+	} else if ecode == trainyard.ErrUserError && mpiHead {
+		what, _, _ := strings.Cut(emsg, "; see ")
+		emsg = fmt.Sprintf("mpirun, on rank 0 (node %s): %s, so a process of the job failed and the other ranks were stopped; see which in user_logs/std_log.txt (trainyard job stream --name %s)",
+			r.Node, what, j.Name)
 	} else if ecode == trainyard.ErrUserError {
 		what, _, _ := strings.Cut(emsg, "; see ")
 		emsg = fmt.Sprintf("rank %d (node %s): %s, so the job's other ranks were stopped; see user_logs/std_log_process_%d.txt (trainyard job stream --name %s)",

@@ -285,3 +285,26 @@ func TestMPIGangEndsWithRankZero(t *testing.T) {
 		t.Errorf("mpi job = %s after its relay was stopped, want still Completed", st)
 	}
 }
+
+// A failed mpi job is mpirun's failure, on rank 0: the message says so, not "rank 0 failed".
+func TestMPIGangFailureNamesMpirun(t *testing.T) {
+	db := mustOpen(t)
+	ctx := t.Context()
+	for _, n := range []string{"n-1", "n-2"} {
+		mustNode(t, db, n, "default", "gpu")
+	}
+	j := mustJobWith(t, db, trainyard.Job{Workspace: "default", Name: "mpi", Compute: "gpu", Command: "python allreduce.py",
+		InstanceCount: 2, Distribution: trainyard.Distribution{Type: trainyard.DistributionMPI, ProcessCountPerInstance: 2}})
+	mustPlace(t, db, "n-1")
+	mustPlace(t, db, "n-2")
+	if _, err := db.FinishJob(ctx, "n-1", j.ID, Outcome{ExitCode: exitCode(2)}); err != nil {
+		t.Fatal(err)
+	}
+	got := mustJobByID(t, db, j.ID)
+	if got.Status != trainyard.JobFailed || got.Error == nil || !strings.Contains(got.Error.Message, "mpirun, on rank 0 (node n-1): the command exited with a non-zero code, so a process of the job failed") {
+		t.Errorf("job = %s %+v, want Failed naming mpirun", got.Status, got.Error)
+	}
+	if _, err := db.FinishJob(ctx, "n-2", j.ID, Outcome{Canceled: true, ExitCode: exitCode(143)}); err != nil {
+		t.Fatal(err)
+	}
+}
