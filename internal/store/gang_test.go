@@ -12,8 +12,13 @@ import (
 // gangJob queues a job of compute gpu in workspace default that takes n nodes together.
 func gangJob(t *testing.T, db *DB, name string, n int) JobRow {
 	t.Helper()
+	return gangJobOf(t, db, name, n, trainyard.Distribution{Type: trainyard.DistributionPyTorch})
+}
+
+func gangJobOf(t *testing.T, db *DB, name string, n int, d trainyard.Distribution) JobRow {
+	t.Helper()
 	return mustJobWith(t, db, trainyard.Job{Workspace: "default", Name: name, Compute: "gpu", Command: "python train.py",
-		InstanceCount: n, Distribution: trainyard.Distribution{Type: trainyard.DistributionPyTorch}})
+		InstanceCount: n, Distribution: d})
 }
 
 func exitCode(c int) *int { return &c }
@@ -22,10 +27,15 @@ func exitCode(c int) *int { return &c }
 // node as rank 0.
 func placedGang(t *testing.T, db *DB, name string, nodes ...string) JobRow {
 	t.Helper()
+	return placedGangOf(t, db, name, trainyard.Distribution{Type: trainyard.DistributionPyTorch}, nodes...)
+}
+
+func placedGangOf(t *testing.T, db *DB, name string, d trainyard.Distribution, nodes ...string) JobRow {
+	t.Helper()
 	for _, n := range nodes {
 		mustNode(t, db, n, "default", "gpu")
 	}
-	j := gangJob(t, db, name, len(nodes))
+	j := gangJobOf(t, db, name, len(nodes), d)
 	for _, n := range nodes {
 		mustPlace(t, db, n)
 	}
@@ -262,14 +272,8 @@ func TestGangPorts(t *testing.T) {
 func TestMPIGangEndsWithRankZero(t *testing.T) {
 	db := mustOpen(t)
 	ctx := t.Context()
-	for _, n := range []string{"n-1", "n-2"} {
-		mustNode(t, db, n, "default", "gpu")
-	}
-	j := mustJobWith(t, db, trainyard.Job{Workspace: "default", Name: "mpi", Compute: "gpu", Command: "python allreduce.py",
-		InstanceCount: 2, Distribution: trainyard.Distribution{Type: trainyard.DistributionMPI, ProcessCountPerInstance: 1}})
-	a := mustPlace(t, db, "n-1")
-	mustPlace(t, db, "n-2")
-	if a.Gang.Secret == "" {
+	j := placedGangOf(t, db, "mpi", trainyard.Distribution{Type: trainyard.DistributionMPI, ProcessCountPerInstance: 1}, "n-1", "n-2")
+	if a := mustPlace(t, db, "n-1"); a.Gang.Secret == "" {
 		t.Error("an mpi gang has no relay secret")
 	}
 	if _, err := db.FinishJob(ctx, "n-1", j.ID, Outcome{ExitCode: exitCode(0)}); err != nil {
@@ -290,13 +294,7 @@ func TestMPIGangEndsWithRankZero(t *testing.T) {
 func TestMPIGangFailureNamesMpirun(t *testing.T) {
 	db := mustOpen(t)
 	ctx := t.Context()
-	for _, n := range []string{"n-1", "n-2"} {
-		mustNode(t, db, n, "default", "gpu")
-	}
-	j := mustJobWith(t, db, trainyard.Job{Workspace: "default", Name: "mpi", Compute: "gpu", Command: "python allreduce.py",
-		InstanceCount: 2, Distribution: trainyard.Distribution{Type: trainyard.DistributionMPI, ProcessCountPerInstance: 2}})
-	mustPlace(t, db, "n-1")
-	mustPlace(t, db, "n-2")
+	j := placedGangOf(t, db, "mpi", trainyard.Distribution{Type: trainyard.DistributionMPI, ProcessCountPerInstance: 2}, "n-1", "n-2")
 	if _, err := db.FinishJob(ctx, "n-1", j.ID, Outcome{ExitCode: exitCode(2)}); err != nil {
 		t.Fatal(err)
 	}
