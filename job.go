@@ -114,3 +114,8 @@ const (
 	// ErrEnvironmentBuildFailed: the image of the job's environment could not be built.
 	ErrEnvironmentBuildFailed = "EnvironmentBuildFailed"
 )
+
+// Ranked reports whether the job runs as ranks, each node under its rank's command and
+// variables: a job of several nodes, or one of a distribution, whose launcher starts its
+// processes also on a single node.
+func (j Job) Ranked() bool { return j.InstanceCount > 1 || j.Distribution.Type != "" }

@@ -269,7 +269,7 @@ type JobSpec struct {
 
 // Resources of a job.
 type Resources struct {
-	InstanceCount int    `json:"instance_count,omitempty"`
+	InstanceCount *int   `json:"instance_count,omitempty"` // nil: one node
 	InstanceType  string `json:"instance_type,omitempty"`
 	ShmSize       string `json:"shm_size,omitempty"`
 	DockerArgs    string `json:"docker_args,omitempty"`

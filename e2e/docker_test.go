@@ -24,6 +24,19 @@ func dockerReady() (bool, error) {
 	return false, nil
 }
 
+// installed reports whether program is on PATH (or, given as a path, there). In CI, and in
+// make test, a missing one is an error: the test it guards must fail, never skip.
+func installed(program string) (bool, error) {
+	_, err := exec.LookPath(program)
+	if err == nil {
+		return true, nil
+	}
+	if os.Getenv("CI") != "" || os.Getenv("TRAINYARD_REQUIRE_DOCKER") != "" {
+		return false, fmt.Errorf("%s is not installed (%v): scripts/deps.sh installs it, as make test does", program, err)
+	}
+	return false, nil
+}
+
 // removeContainers force-removes every container that mounts a folder under dir: the node
 // containers and job containers a script's server started.
 func removeContainers(dir string) {

@@ -108,6 +108,9 @@ func TestScripts(t *testing.T) {
 			case "docker":
 				return dockerReady()
 			}
+			if prog, ok := strings.CutPrefix(cond, "have:"); ok {
+				return installed(prog)
+			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

@@ -203,8 +203,12 @@ func newMPIWorkerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := mpirelay.BecomeSubreaper(); err != nil {
+				return fmt.Errorf("mpi-worker: become the reaper of the job's daemons: %w", err)
+			}
 			dir, _ := os.Getwd()
-			return mpirelay.Serve(ln, os.Getenv("TRAINYARD_MPI_SECRET"), dir)
+			// Less than the agent's grace, so the relay is done before it is killed.
+			return mpirelay.Serve(cmd.Context(), ln, os.Getenv("TRAINYARD_MPI_SECRET"), dir, 5*time.Second)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "", "the address to listen on")

@@ -108,7 +108,7 @@ func (s *Server) syncOnce(r *http.Request, nodeID string, running []int64) (api.
 		s.Notify() // the gang's other nodes wait in their syncs for their ranks
 	}
 	env, command := j.Environment, j.Command
-	if a.Gang.Nodes > 1 {
+	if a.Gang.Nodes > 0 {
 		command = trainyard.RankCommand(j.Distribution, a.Gang, a.Rank, j.Command)
 		env = maps.Clone(j.Environment)
 		if env == nil {
@@ -129,7 +129,7 @@ func (s *Server) onNode(ctx context.Context, j store.JobRow, nodeID string) bool
 	if j.Node == nodeID {
 		return true
 	}
-	if j.InstanceCount <= 1 {
+	if !j.Ranked() {
 		return false
 	}
 	_, ok, err := s.Store.RankOf(ctx, j.ID, nodeID)
@@ -226,7 +226,7 @@ func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request) error {
 		return trainyard.Errorf(trainyard.TooLarge, "a log chunk is at most 16 MB")
 	}
 	var size int64
-	if j.InstanceCount > 1 {
+	if j.Ranked() {
 		size, err = s.appendRankLog(r.Context(), j, principal(r).Subject, offset, data)
 	} else {
 		size, err = appendLog(s.logPath(j.ID), offset, data)
@@ -266,7 +266,7 @@ func (s *Server) agentFinish(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if j, err := s.Store.JobByID(r.Context(), id); err == nil && j.InstanceCount > 1 {
+	if j, err := s.Store.JobByID(r.Context(), id); err == nil && j.Ranked() {
 		if err := s.flushRankLog(r.Context(), j, principal(r).Subject); err != nil {
 			return err
 		}

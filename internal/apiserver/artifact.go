@@ -116,11 +116,19 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		// A gang that ended still has ranks stopping, whose last lines are to come: until
+		// they are in, its log says Finalizing, so a stream reads on. The status is taken
+		// before the log is read: a rank that ends in between has then sent its last lines
+		// before the reader hears that the job is over.
+		status := j.Status
+		if status.Terminal() && j.Ranked() && s.ranksRunning(ctx, j) {
+			status = trainyard.JobFinalizing
+		}
 		var data []byte
 		switch {
 		case rank < 0:
 			data, err = s.readJobLog(j, offset)
-		case rank >= j.InstanceCount*j.Distribution.Processes() || j.InstanceCount < 2:
+		case rank >= j.InstanceCount*j.Distribution.Processes() || !j.Ranked():
 			return trainyard.Errorf(trainyard.NotFound, "job %s has no rank %d: it runs %d process(es) on %d node(s); leave rank out for its whole log",
 				j.Name, rank, j.InstanceCount*j.Distribution.Processes(), j.InstanceCount)
 		default:
@@ -135,12 +143,6 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 			if soon := time.Now().Add(time.Second); soon.Before(deadline) {
 				deadline = soon
 			}
-		}
-		// A gang that ended still has ranks stopping, whose last lines are to come: until
-		// they are in, its log says Finalizing, so a stream reads on.
-		status := j.Status
-		if status.Terminal() && j.InstanceCount > 1 && s.ranksRunning(ctx, j) {
-			status = trainyard.JobFinalizing
 		}
 		if len(data) > 0 || status.Terminal() || time.Now().After(deadline) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -638,7 +638,7 @@ func TestJobContainerSettings(t *testing.T) {
 		wantShm, wantA string
 	}{
 		{name: "defaults", wantShm: "2g"},
-		{name: "resources without shm", res: &api.Resources{InstanceCount: 1}, wantShm: "2g"},
+		{name: "resources without shm", res: &api.Resources{InstanceCount: intp(1)}, wantShm: "2g"},
 		{name: "shm 1g", res: &api.Resources{ShmSize: "1g"}, wantShm: "1g"},
 		{name: "shm 512m", res: &api.Resources{ShmSize: "512m"}, wantShm: "512m"},
 		{name: "shm 8G in capitals", res: &api.Resources{ShmSize: "8G"}, wantShm: "8g"},

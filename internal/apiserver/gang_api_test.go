@@ -15,7 +15,7 @@ func TestUpdateMaxBelowAGang(t *testing.T) {
 	ctx := t.Context()
 	mustCompute(t, e, api.ComputeSpec{Name: "gpu-cluster", Type: "amlcompute", MaxInstances: intp(2)})
 	j, err := e.c.CreateJob(ctx, "default", api.JobSpec{Command: "python train.py", Compute: api.Named("gpu-cluster"),
-		Resources: &api.Resources{InstanceCount: 2}, Distribution: map[string]any{"type": "pytorch"}})
+		Resources: &api.Resources{InstanceCount: intp(2)}, Distribution: map[string]any{"type": "pytorch"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func TestComputeInstanceLifecycle(t *testing.T) {
 	}
 
 	// A distributed job can never run on one node (nor, today, anywhere).
-	_, err = e.c.CreateJob(ctx, "default", api.JobSpec{Command: "python train.py", Compute: api.Named("dev-box"), Resources: &api.Resources{InstanceCount: 2}})
+	_, err = e.c.CreateJob(ctx, "default", api.JobSpec{Command: "python train.py", Compute: api.Named("dev-box"), Resources: &api.Resources{InstanceCount: intp(2)}})
 	wantError(t, err, http.StatusBadRequest, trainyard.Invalid, "resources.instance_count 2")
 
 	// Stop: the node goes (the autoscaler releases it); jobs wait and say why.

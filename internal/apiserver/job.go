@@ -260,7 +260,7 @@ func (s *Server) jobOut(ctx context.Context, j store.JobRow, ms []store.Metric) 
 	if j.Distribution.Type != "" {
 		out.ProcessesPerNode = j.Distribution.Processes()
 	}
-	if j.InstanceCount > 1 {
+	if j.Ranked() {
 		ranks, err := s.Store.Ranks(ctx, j.ID)
 		if err != nil {
 			s.Log.Warn("listing the ranks of a job", "job", j.Name, "err", err)

@@ -71,11 +71,11 @@ func jobFromSpec(workspace string, spec api.JobSpec) (trainyard.Job, error) {
 		j.Distribution = d
 	}
 	if res := spec.Resources; res != nil {
-		if res.InstanceCount < 0 {
-			return j, trainyard.Errorf(trainyard.Invalid, "resources.instance_count %d: the number of nodes the job takes, 1 or more", res.InstanceCount)
+		if n := res.InstanceCount; n != nil && *n < 1 {
+			return j, trainyard.Errorf(trainyard.Invalid, "resources.instance_count %d: the number of nodes the job takes is 1 or more; leave it out for one node", *n)
 		}
-		if res.InstanceCount > 1 {
-			j.InstanceCount = res.InstanceCount
+		if n := res.InstanceCount; n != nil {
+			j.InstanceCount = *n
 		}
 	}
 	if err := j.Distribution.CheckNodes(j.InstanceCount); err != nil {

@@ -23,12 +23,20 @@ func (s *Server) rankLogPath(id int64, rank int) string {
 }
 
 // nodeLogPath is what node rank of job j sent, as it sent it: with one process per node, that
-// process's log; with several, the launcher's output, which appendTagged splits by process.
+// process's log; else the launcher's output, which appendTagged splits by process. mpirun,
+// on rank 0, carries the output of every process of an mpi job.
 func (s *Server) nodeLogPath(j store.JobRow, rank int) string {
-	if j.Distribution.Processes() > 1 && j.Distribution.Type == trainyard.DistributionPyTorch {
+	if launched(j) {
 		return filepath.Join(s.jobDir(j.ID), "user_logs", fmt.Sprintf("std_log_node_%d.txt", rank))
 	}
 	return s.rankLogPath(j.ID, rank)
+}
+
+// launched reports whether a job's nodes send their processes' output through a launcher
+// that tags each line with its process.
+func launched(j store.JobRow) bool {
+	d := j.Distribution
+	return d.Type == trainyard.DistributionMPI || d.Type == trainyard.DistributionPyTorch && d.Processes() > 1
 }
 
 // appendRankLog appends a chunk of a rank's log at offset to the rank's own file, which is the
@@ -90,9 +98,9 @@ func (s *Server) appendTagged(j store.JobRow, rank int, lines []byte) error {
 		}
 		lines = lines[len(line):]
 		proc, text := rank, line
-		if j.Distribution.Processes() > 1 && j.Distribution.Type == trainyard.DistributionPyTorch {
+		if launched(j) {
 			var ok bool
-			if proc, text, ok = processLine(line); !ok {
+			if proc, text, ok = processLine(j.Distribution.Type, line); !ok {
 				fmt.Fprintf(&out, "[node %d] %s", rank, line) // the launcher's own words
 				continue
 			}
@@ -108,15 +116,27 @@ func (s *Server) appendTagged(j store.JobRow, rank int, lines []byte) error {
 	return err
 }
 
-// processLine splits a line the launcher tagged "[process R] ".
-func processLine(line []byte) (rank int, text []byte, ok bool) {
-	rest, found := bytes.CutPrefix(line, []byte("[process "))
+// processLine splits a line its launcher tagged with its process's rank: trainyard's
+// launcher "[process R] TEXT", mpirun --tag-output "[1,R]<stdout>:TEXT" (or <stderr>).
+func processLine(launcher trainyard.DistributionType, line []byte) (rank int, text []byte, ok bool) {
+	open, sep := []byte("[process "), []byte("] ")
+	if launcher == trainyard.DistributionMPI {
+		open, sep = []byte("["), []byte(">:")
+	}
+	rest, found := bytes.CutPrefix(line, open)
 	if !found {
 		return 0, line, false
 	}
-	num, text, found := bytes.Cut(rest, []byte("] "))
+	num, text, found := bytes.Cut(rest, sep)
 	if !found {
 		return 0, line, false
+	}
+	if launcher == trainyard.DistributionMPI {
+		// "1,R]<stdout" or "1,R]<stderr": the job's number, then the rank.
+		_, num, found = bytes.Cut(num, []byte(","))
+		if num, _, found = bytes.Cut(num, []byte("]<")); !found {
+			return 0, line, false
+		}
 	}
 	rank, err := strconv.Atoi(string(num))
 	return rank, text, err == nil && rank >= 0

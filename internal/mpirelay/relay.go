@@ -8,6 +8,7 @@ package mpirelay
 
 import (
 	"bufio"
+	"context"
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"os/exec"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // request is what Dial sends first, as one line of JSON.
@@ -33,12 +35,20 @@ const (
 	frameExit = 3 // data: the exit status, 4 bytes
 )
 
-// Serve runs, for each connection that presents secret, its command with sh -c in dir, and
-// returns only when ln fails (the task ends when its job stops it).
-func Serve(ln net.Listener, secret, dir string) error {
+// Serve runs, for each connection that presents secret, its command with sh -c in dir, until
+// ctx ends (the rank's job is stopped) or ln fails. It then closes ln and stops what the
+// commands started, with grace between SIGTERM and SIGKILL; call BecomeSubreaper first so that
+// daemons among them are stopped too.
+func Serve(ctx context.Context, ln net.Listener, secret, dir string, grace time.Duration) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	defer stopDescendants(grace)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 		go serveOne(c, secret, dir)

@@ -203,9 +203,10 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 	if docker != nil {
 		containers = nodeDriver(docker, store.LocalNodeID, log.With("component", "local-agent"))
 	}
+	self, _ := os.Executable() // the launchers of distributed jobs are trainyard's own
 	localAgent := agent.New(agent.Config{ServerURL: url, NodeID: store.LocalNodeID, NodeToken: localToken,
 		WorkDir: filepath.Join(cfg.DataDir, "local-node"), JobsDir: localJobs, Address: "127.0.0.1", Driver: process.New(), Containers: containers,
-		HelperDir: helperDir, User: jobUser, Log: log.With("component", "local-agent")})
+		HelperDir: helperDir, User: jobUser, Binary: self, Log: log.With("component", "local-agent")})
 
 	g, gctx := errgroup.WithContext(ctx)
 	// Requests end with the server, so long polls do not hold up a shutdown.

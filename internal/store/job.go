@@ -205,23 +205,25 @@ func (s *DB) Place(ctx context.Context, nodeID string, running []int64) (a Assig
 			if stopped, err := instanceStopped(tx, n.Workspace, n.Compute); err != nil || stopped {
 				return err // a stopped instance's node gets no new work while it is released
 			}
-			q := `SELECT id, instance_count FROM jobs WHERE status = ? AND workspace = ? AND compute = ? ORDER BY id LIMIT 1`
+			q := `SELECT id, instance_count, distribution FROM jobs WHERE status = ? AND workspace = ? AND compute = ? ORDER BY id LIMIT 1`
 			args := []any{trainyard.JobQueued, n.Workspace, n.Compute}
 			if nodeID == LocalNodeID {
-				q = `SELECT id, instance_count FROM jobs WHERE status = ? AND compute = ? ORDER BY id LIMIT 1`
+				q = `SELECT id, instance_count, distribution FROM jobs WHERE status = ? AND compute = ? ORDER BY id LIMIT 1`
 				args = []any{trainyard.JobQueued, trainyard.TypeLocal}
 			}
 			var count int
-			err := tx.QueryRow(q, args...).Scan(&jobID, &count)
+			var dist string
+			err := tx.QueryRow(q, args...).Scan(&jobID, &count, &dist)
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil
 			}
 			if err != nil {
 				return err
 			}
-			if count > 1 {
+			if count > 1 || dist != "" {
 				// The oldest job goes first, also when it waits for more nodes: a younger
-				// job taking them would keep a gang waiting for ever.
+				// job taking them would keep a gang waiting for ever. A distributed job on
+				// one node is a gang of one, whose launcher starts its processes.
 				placed, err := s.placeGang(tx, n, jobID, count)
 				if err != nil || !placed {
 					return err
@@ -293,7 +295,7 @@ func (s *DB) jobOnNode(tx *sql.Tx, nodeID string, jobID int64) (JobRow, error) {
 		return j, err
 	}
 	mine := err == nil && j.Node == nodeID
-	if err == nil && !mine && j.InstanceCount > 1 {
+	if err == nil && !mine && j.Ranked() {
 		if _, mine, err = rankOn(tx, jobID, nodeID); err != nil { // a rank of the gang
 			return j, err
 		}
@@ -322,7 +324,7 @@ func (s *DB) SetJobRunning(ctx context.Context, nodeID string, jobID int64, st t
 		if err != nil {
 			return err
 		}
-		if j.InstanceCount > 1 {
+		if j.Ranked() {
 			// Each rank records its own part; the job's status follows rank 0, its own node.
 			state := map[trainyard.JobStatus]string{trainyard.JobRunning: rankRunning, trainyard.JobFinalizing: rankFinalizing}[st]
 			if _, err := tx.Exec(`UPDATE job_ranks SET state = ? WHERE job_id = ? AND node = ? AND state != ?`, state, jobID, nodeID, RankDone); err != nil {
