@@ -1,6 +1,9 @@
 package trainyard
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // JobStatus is the status of a job, with the reference system's names (SPEC §3.4).
 type JobStatus string
@@ -60,6 +63,13 @@ const (
 	WaitLocalBusy       = "LocalBusy"       // the server's own machine runs other jobs
 	WaitBuildingImage   = "BuildingImage"   // (Preparing) the environment's image is being built
 )
+
+// GangWait is the wait reason of a job that takes nodes of compute together, ready of them
+// idle: "WaitingForNodes k/N: ...". The autoscaler's reasons for the compute leave it as it is,
+// since k/N says more about the job than the compute's counts.
+func GangWait(ready, nodes int, compute string) string {
+	return fmt.Sprintf("%s %d/%d: %d of the %d nodes this job takes together are idle on %s", WaitWaitingForNodes, ready, nodes, ready, nodes, compute)
+}
 
 // Job is one command job of a workspace.
 type Job struct {

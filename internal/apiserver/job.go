@@ -135,7 +135,10 @@ func (s *Server) admit(r *http.Request, j trainyard.Job, run *trainyard.ComputeT
 	if e, err := s.quotaCheck(r, "JobNodeCountExceedsCoreQuota", c, j.InstanceCount, true); err != nil || e != nil {
 		return "", firstErr(err, e)
 	}
-	return fmt.Sprintf("%s: waiting for a node of %s (0 of %d ready)", trainyard.WaitWaitingForNodes, c.Name, j.InstanceCount), nil
+	if j.InstanceCount > 1 {
+		return trainyard.GangWait(0, j.InstanceCount, c.Name), nil
+	}
+	return fmt.Sprintf("%s: waiting for a node of %s (0 of 1 ready)", trainyard.WaitWaitingForNodes, c.Name), nil
 }
 
 func (s *Server) showJob(w http.ResponseWriter, r *http.Request) error {

@@ -59,9 +59,7 @@ func (s *DB) placeGang(tx *sql.Tx, n NodeRow, jobID int64, count int) (bool, err
 		return false, err
 	}
 	if len(ids) < count {
-		reason := fmt.Sprintf("%s %d/%d: %d of the %d nodes this job takes together are idle on %s", trainyard.WaitWaitingForNodes,
-			len(ids), count, len(ids), count, n.Compute)
-		_, err := tx.Exec(`UPDATE jobs SET wait_reason = ? WHERE id = ?`, reason, jobID)
+		_, err := tx.Exec(`UPDATE jobs SET wait_reason = ? WHERE id = ?`, trainyard.GangWait(len(ids), count, n.Compute), jobID)
 		return false, err
 	}
 	now := s.now()

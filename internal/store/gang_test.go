@@ -306,3 +306,33 @@ func TestMPIGangFailureNamesMpirun(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// While nodes come, a waiting gang keeps its own count of them rather than the compute's; a
+// different cause replaces it.
+func TestGangWaitReasonKept(t *testing.T) {
+	db := mustOpen(t)
+	ctx := t.Context()
+	mustNode(t, db, "n-1", "default", "gpu")
+	j := gangJob(t, db, "ddp", 2)
+	mustNoPlace := func() {
+		t.Helper()
+		if _, ok, err := db.Place(ctx, "n-1", nil); err != nil || ok {
+			t.Fatalf("Place(n-1) with 1 of 2 nodes idle = %v, %v; want nothing placed", ok, err)
+		}
+	}
+	mustNoPlace()
+	steps := []struct {
+		autoscaler, want string
+	}{
+		{"WaitingForNodes: 1 node starting (1 ready of 2 wanted)", "WaitingForNodes 1/2: 1 of the 2 nodes this job takes together are idle on gpu"},
+		{"NodesBusy: all 2 nodes busy, max_instances 2", "NodesBusy: all 2 nodes busy, max_instances 2"},
+	}
+	for _, st := range steps {
+		if err := db.SetWaitReason(ctx, "default", "gpu", st.autoscaler); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustJobByID(t, db, j.ID).WaitReason; got != st.want {
+			t.Errorf("after the autoscaler said %q, the gang's wait reason = %q, want %q", st.autoscaler, got, st.want)
+		}
+	}
+}

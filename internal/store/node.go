@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/trainyard/trainyard"
 )
@@ -234,9 +235,13 @@ func (s *DB) Demand(ctx context.Context, workspace, compute string) (int, error)
 	return int(n.Int64), err
 }
 
-// SetWaitReason sets the wait reason of every queued job of a compute.
+// SetWaitReason sets the wait reason of every queued job of a compute. While nodes are coming
+// (WaitingForNodes), a job that takes several keeps its own count of them (GangWait).
 func (s *DB) SetWaitReason(ctx context.Context, workspace, compute, reason string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE jobs SET wait_reason = ? WHERE status = ? AND workspace = ? AND compute = ? AND wait_reason != ?`,
-		reason, trainyard.JobQueued, workspace, compute, reason)
+	q := `UPDATE jobs SET wait_reason = ? WHERE status = ? AND workspace = ? AND compute = ? AND wait_reason != ?`
+	if strings.HasPrefix(reason, trainyard.WaitWaitingForNodes+":") {
+		q += ` AND (instance_count < 2 OR wait_reason NOT LIKE '` + trainyard.WaitWaitingForNodes + ` %/%')`
+	}
+	_, err := s.db.ExecContext(ctx, q, reason, trainyard.JobQueued, workspace, compute, reason)
 	return err
 }
