@@ -62,6 +62,7 @@ const (
 	WaitComputeFailed   = "ComputeFailed"   // the target is in Failed state
 	WaitLocalBusy       = "LocalBusy"       // the server's own machine runs other jobs
 	WaitBuildingImage   = "BuildingImage"   // (Preparing) the environment's image is being built
+	WaitRequeued        = "Requeued"        // an attempt ended with its node; the next one waits
 )
 
 // GangWait is the wait reason of a job that takes nodes of compute together, ready of them
@@ -96,6 +97,11 @@ type Job struct {
 	// BuildLog names the image build the job waited for, whose log leads the job's logs.
 	BuildLog string
 
+	Retry Retry
+	// Attempt is the job's current attempt, from 1; a job whose node is preempted or lost
+	// runs again as the next one.
+	Attempt int
+
 	Status     JobStatus
 	WaitReason string
 	Node       string
@@ -118,6 +124,7 @@ const (
 	ErrUserError  = "UserError"  // the command exited non-zero
 	ErrJobTimeout = "JobTimeout" // limits.timeout was reached
 	ErrNodeLost   = "NodeLost"   // the node stopped answering
+	ErrPreempted  = "Preempted"  // the low-priority node was taken back
 	ErrSystem     = "SystemError"
 	// ErrComputeFailed: the run-based cluster created for the job failed to provision.
 	ErrComputeFailed = "ComputeFailed"

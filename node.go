@@ -11,6 +11,9 @@ const (
 	NodeRunning   NodeState = "running"   // a job is placed on it
 	NodeLeaving   NodeState = "leaving"   // being released
 	NodeUnusable  NodeState = "unusable"  // broken or silent; it is replaced
+	// NodePreempted: a low-priority node taken back; its job stops (a grace to checkpoint)
+	// and runs again elsewhere, and the node is released.
+	NodePreempted NodeState = "preempted"
 )
 
 // Node is one machine of a compute target, with the agent that runs on it.
@@ -30,6 +33,8 @@ type Node struct {
 	// IdleSince is when the node last became idle. It changes only when work leaves this node,
 	// never because of other demand (case C-02).
 	IdleSince time.Time
+	// PreemptedAt is when a preempted node was taken back; zero otherwise.
+	PreemptedAt time.Time
 }
 
 // IdleFor reports how long n has been idle at now; zero unless n is idle.

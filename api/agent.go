@@ -46,6 +46,12 @@ type Assignment struct {
 	// Rank is this node's rank in a multi-node job (0 for a single-node job); only rank 0
 	// uploads outputs.
 	Rank int `json:"rank,omitempty"`
+	// Attempt is the job's attempt this assignment runs, from 1; every report names it, and
+	// one about an attempt that was superseded is refused (409), so the node stops it.
+	Attempt int `json:"attempt"`
+	// CheckpointIntervalMS is how often the node sends $TRAINYARD_CHECKPOINT_DIR while it
+	// changes (and once more when the command ends).
+	CheckpointIntervalMS int64 `json:"checkpoint_interval_ms,omitempty"`
 }
 
 // StatusRequest reports a job's progress on its node: Running or Finalizing.
@@ -63,4 +69,9 @@ type FinishRequest struct {
 // LogAppendResponse says how many bytes of the log the server holds.
 type LogAppendResponse struct {
 	Size int64 `json:"size"`
+}
+
+// PreemptRequest says why a node is taken back.
+type PreemptRequest struct {
+	Reason string `json:"reason,omitempty"`
 }

@@ -219,6 +219,14 @@ func (c *Client) CancelJob(ctx context.Context, workspace, name string) (Job, er
 	return out, err
 }
 
+// PreemptNode takes back a node of a low-priority cluster, as the platform would; its job
+// runs again elsewhere.
+func (c *Client) PreemptNode(ctx context.Context, id, reason string) (Node, error) {
+	var out Node
+	err := c.Do(ctx, "POST", "/v1/nodes/"+url.PathEscape(id)+"/preempt", PreemptRequest{Reason: reason}, &out)
+	return out, err
+}
+
 // Metrics returns a job's metric series.
 func (c *Client) Metrics(ctx context.Context, workspace, name string) ([]Metric, error) {
 	var out struct{ Value []Metric }

@@ -260,6 +260,10 @@ type JobSpec struct {
 	Resources            *Resources        `json:"resources,omitempty"`
 	Limits               *Limits           `json:"limits,omitempty"`
 	Distribution         any               `json:"distribution,omitempty"`
+	// MaxRetries is how many times the job runs again after its node is preempted or lost
+	// (default 3, 0 never); RetryOnFailure adds a non-zero exit of the command to the causes.
+	MaxRetries     *int `json:"max_retries,omitempty"`
+	RetryOnFailure bool `json:"retry_on_failure,omitempty"`
 	// Documented keys this server does not act on yet; a job that sets them is refused with a
 	// message naming the key.
 	Identity      any            `json:"identity,omitempty"`
@@ -319,6 +323,24 @@ type Job struct {
 	ProcessesPerNode int `json:"processCountPerInstance,omitempty"`
 	// Ranks are the nodes of a multi-node job once placed, rank 0 first.
 	Ranks []JobRank `json:"ranks,omitempty"`
+	// Attempt is the job's current attempt, from 1, of at most 1 + MaxRetries; Attempts lists
+	// every one placed so far.
+	Attempt        int          `json:"attempt"`
+	MaxRetries     int          `json:"maxRetries"`
+	RetryOnFailure bool         `json:"retryOnFailure,omitempty"`
+	Attempts       []JobAttempt `json:"attempts,omitempty"`
+}
+
+// JobAttempt is one run of a job on its nodes.
+type JobAttempt struct {
+	Attempt int        `json:"attempt"`
+	Nodes   []string   `json:"nodes"`
+	Started time.Time  `json:"started"`
+	Ended   *time.Time `json:"ended,omitempty"`
+	// Cause is the error code that ended it (Preempted, NodeLost, UserError, ...); empty while
+	// it runs or when it completed.
+	Cause   string `json:"cause,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // JobRank is one node of a multi-node job.

@@ -80,6 +80,7 @@ same machine finds the server and the token by itself.`,
 	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&cfg.RunJobsAs, "run-jobs-as", "", "the account jobs run as on local nodes (default: nobody when the server runs as root)")
+	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", cfg.CheckpointInterval, "how often nodes send a job's $TRAINYARD_CHECKPOINT_DIR to the server while it changes")
 	f.StringVar(&config, "config", "", "a YAML file with listen, data_dir and locations (their providers, VM sizes and quotas)")
 	return cmd
 }

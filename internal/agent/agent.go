@@ -124,13 +124,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		b.reset()
 		lastContact = time.Now()
+		fresh := false
 		for _, id := range resp.Stop {
-			a.stop(id)
+			fresh = a.stop(id) || fresh
 		}
 		if as := resp.Assignment; as != nil {
 			a.start(ctx, *as, nil)
 		}
-		sleep(ctx, time.Duration(resp.IntervalMS)*time.Millisecond)
+		wait := time.Duration(resp.IntervalMS) * time.Millisecond
+		if len(resp.Stop) > 0 && !fresh && resp.Assignment == nil {
+			wait = max(wait, stoppingPoll) // the server says again what is being stopped already
+		}
+		sleep(ctx, wait)
 	}
 }
 
@@ -180,13 +185,15 @@ func (a *Agent) runningIDs() []int64 {
 	return ids
 }
 
-func (a *Agent) stop(id int64) {
+// stoppingPoll is how soon the agent syncs again while its jobs are stopping.
+const stoppingPoll = 500 * time.Millisecond
+
+// stop asks run id to stop and reports whether this was news to it.
+func (a *Agent) stop(id int64) bool {
 	a.mu.Lock()
 	r := a.running[id]
 	a.mu.Unlock()
-	if r != nil {
-		r.requestStop()
-	}
+	return r != nil && r.requestStop()
 }
 
 // start runs an assignment in its own goroutine; task is non-nil when re-attaching.

@@ -38,11 +38,22 @@ func newRun(a *Agent, as api.Assignment, task driver.Task) *run {
 		dir: filepath.Join(a.cfg.JobsDir, jobDirName(as.JobID))}
 }
 
-func (r *run) requestStop() { r.stopOnce.Do(func() { close(r.stopReq) }) }
+// requestStop asks the run to stop and reports whether it had not been asked before.
+func (r *run) requestStop() bool {
+	fresh := false
+	r.stopOnce.Do(func() { close(r.stopReq); fresh = true })
+	return fresh
+}
 
 func (r *run) codeDir() string    { return filepath.Join(r.dir, "code") }
 func (r *run) outputsDir() string { return filepath.Join(r.codeDir(), "outputs") }
 func (r *run) logPath() string    { return filepath.Join(r.dir, "std_log.txt") }
+
+// jobPath is the API path of one of the job's agent routes, naming the attempt this node runs;
+// query, when set, starts with "&".
+func (r *run) jobPath(what, query string) string {
+	return fmt.Sprintf("/v1/agent/jobs/%d/%s?attempt=%d%s", r.as.JobID, what, max(r.as.Attempt, 1), query)
+}
 
 func (r *run) taskSpec() driver.TaskSpec {
 	env := map[string]string{}
@@ -54,7 +65,8 @@ func (r *run) taskSpec() driver.TaskSpec {
 	env["TRAINYARD_API"] = r.a.cfg.ServerURL
 	env["TRAINYARD_RUN_TOKEN"] = r.as.RunToken
 	env["TRAINYARD_OUTPUTS_DIR"] = r.outputsDir()
-	env["TRAINYARD_ATTEMPT"] = "1"
+	env["TRAINYARD_CHECKPOINT_DIR"] = r.checkpointDir()
+	env["TRAINYARD_ATTEMPT"] = strconv.Itoa(max(r.as.Attempt, 1))
 	env["AZUREML_RUN_ID"] = r.as.Name
 	if u := r.a.cfg.User; u != nil {
 		env["USER"], env["HOME"] = u.Name, r.codeDir()
@@ -122,14 +134,22 @@ func (r *run) execute(ctx context.Context) {
 
 	shipCtx, stopShipping := context.WithCancel(ctx)
 	shipped := make(chan struct{})
+	var saved uint64 // the fingerprint of the checkpoint last sent
 	go func() { r.shipLogs(shipCtx); close(shipped) }()
+	kept := make(chan struct{})
+	go func() { r.keepCheckpoints(shipCtx, &saved); close(kept) }()
 	exit, how, err := r.wait(ctx)
 	stopShipping()
 	<-shipped
+	<-kept
 	if ctx.Err() != nil {
 		return
 	}
 	r.flushLogs(ctx)
+	// What the command saved last (a preempted job's SIGTERM handler, say) counts too.
+	if err := r.saveCheckpoint(ctx, &saved); err != nil && ctx.Err() == nil {
+		log.Warn("saving the last checkpoint failed", "err", err)
+	}
 
 	req := api.FinishRequest{}
 	switch {
@@ -148,11 +168,14 @@ func (r *run) execute(ctx context.Context) {
 			req.Error = &api.JobError{Code: trainyard.ErrUserError, Message: fmt.Sprintf("the command was killed by signal %d; see user_logs/std_log.txt", exit.Signal)}
 		}
 	}
-	if !r.report(ctx, "status", api.StatusRequest{Status: string(trainyard.JobFinalizing)}) {
+	// A refused report (the attempt was superseded) still ends with the finish, which lets the
+	// server free this node.
+	if r.report(ctx, "status", api.StatusRequest{Status: string(trainyard.JobFinalizing)}) {
+		if err := r.uploadOutputs(ctx); err != nil && req.Error == nil {
+			req.Error = &api.JobError{Code: trainyard.ErrSystem, Message: "uploading outputs failed: " + err.Error()}
+		}
+	} else if ctx.Err() != nil {
 		return
-	}
-	if err := r.uploadOutputs(ctx); err != nil && req.Error == nil {
-		req.Error = &api.JobError{Code: trainyard.ErrSystem, Message: "uploading outputs failed: " + err.Error()}
 	}
 	if r.report(ctx, "finish", req) {
 		log.Info("job ended", "exit", exitText(req.ExitCode), "canceled", req.Canceled)
@@ -176,6 +199,9 @@ func (r *run) prepareAndStart(ctx context.Context) (driver.Task, error) {
 		if err := r.fetchCode(ctx); err != nil {
 			return nil, fmt.Errorf("fetch code snapshot: %w", err)
 		}
+	}
+	if err := r.restoreCheckpoint(ctx); err != nil {
+		return nil, fmt.Errorf("restore the checkpoint of the attempts before: %w", err)
 	}
 	// What the code folder brought in outputs/ is not an output of this job.
 	os.RemoveAll(r.outputsDir())
@@ -254,7 +280,7 @@ func (r *run) wait(ctx context.Context) (driver.Exit, string, error) {
 // report sends a progress report, retrying while the server is away. It returns false when
 // the job is no longer this node's (or ctx ended): the caller then stops caring about it.
 func (r *run) report(ctx context.Context, what string, body any) bool {
-	path := fmt.Sprintf("/v1/agent/jobs/%d/%s", r.as.JobID, what)
+	path := r.jobPath(what, "")
 	var b backoff
 	for {
 		err := r.a.client.Do(ctx, "POST", path, body, nil)
@@ -285,27 +311,7 @@ func (r *run) uploadOutputs(ctx context.Context) error {
 	if err != nil || len(entries) == 0 {
 		return nil
 	}
-	// Packed to a file beside the job, not in memory: outputs may be gigabytes.
-	tmp, err := os.CreateTemp(r.dir, "outputs-*.tar.gz")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	if _, err := snapshot.Create(r.outputsDir(), tmp, outputLimits); err != nil {
-		return fmt.Errorf("outputs folder: %s", trainyard.ErrorMessage(err))
-	}
-	var b backoff
-	for {
-		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		err := r.a.client.Do(ctx, "PUT", fmt.Sprintf("/v1/agent/jobs/%d/outputs", r.as.JobID), tmp, nil)
-		if _, ok := errors.AsType[*api.Error](err); ok || err == nil || ctx.Err() != nil {
-			return err
-		}
-		sleep(ctx, b.next())
-	}
+	return r.uploadDir(ctx, r.outputsDir(), "outputs")
 }
 
 var outputLimits = snapshot.Limits{MaxFiles: 100000, MaxBytes: 10 << 30}
@@ -362,7 +368,7 @@ func (r *run) shipFrom(ctx context.Context, off int64) (int64, error) {
 			return off, nil
 		}
 		var resp api.LogAppendResponse
-		perr := r.a.client.Do(ctx, "POST", fmt.Sprintf("/v1/agent/jobs/%d/logs?offset=%d", r.as.JobID, off), bytes.NewReader(buf[:n]), &resp)
+		perr := r.a.client.Do(ctx, "POST", r.jobPath("logs", fmt.Sprintf("&offset=%d", off)), bytes.NewReader(buf[:n]), &resp)
 		if perr != nil {
 			return off, perr
 		}

@@ -84,9 +84,18 @@ func (s *Server) syncOnce(r *http.Request, nodeID string, running []int64) (api.
 		return resp, err
 	}
 	resp.Stop = stop
+	node, err := s.Store.Node(ctx, nodeID)
+	if err != nil {
+		return resp, err
+	}
 	// Work the agent runs that is no longer its own (finished elsewhere, or the node was
-	// declared lost meanwhile) must stop: the same attempt never runs twice.
+	// declared lost meanwhile) must stop: the same attempt never runs twice. So must the work
+	// of a preempted node, which then runs again elsewhere.
 	for _, id := range running {
+		if node.State == trainyard.NodePreempted {
+			resp.Stop = append(resp.Stop, id)
+			continue
+		}
 		j, err := s.Store.JobByID(ctx, id)
 		if err != nil && trainyard.ErrorCode(err) != trainyard.NotFound {
 			return resp, err
@@ -120,6 +129,7 @@ func (s *Server) syncOnce(r *http.Request, nodeID string, running []int64) (api.
 		JobID: j.ID, Workspace: j.Workspace, Name: j.Name, Command: command, Env: env,
 		HasSnapshot: j.Snapshot != "", TimeoutMS: j.Timeout.Milliseconds(), RunToken: a.RunToken,
 		Outputs: outputNames(j), Image: j.Image, ShmSize: j.ShmSize, DockerArgs: j.DockerArgs, Rank: a.Rank,
+		Attempt: j.Attempt, CheckpointIntervalMS: s.CheckpointInterval.Milliseconds(),
 	}
 	return resp, nil
 }
@@ -204,8 +214,25 @@ func (s *Server) agentStatus(w http.ResponseWriter, r *http.Request) error {
 	if st != trainyard.JobRunning && st != trainyard.JobFinalizing {
 		return trainyard.Errorf(trainyard.Invalid, "status %q: an agent reports Running or Finalizing", req.Status)
 	}
-	if err := s.Store.SetJobRunning(r.Context(), principal(r).Subject, id, st); err != nil {
+	attempt, err := queryAttempt(r)
+	if err != nil {
 		return err
+	}
+	if err := s.Store.SetJobRunning(r.Context(), principal(r).Subject, id, attempt, st); err != nil {
+		return err
+	}
+	if st == trainyard.JobRunning {
+		// The job's log says where a new attempt starts, also when it writes nothing.
+		j, err := s.Store.JobByID(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		s.logMu.Lock()
+		_, err = s.attemptLog(r.Context(), j, attempt)
+		s.logMu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
 	s.Notify()
 	w.WriteHeader(http.StatusNoContent)
@@ -213,7 +240,15 @@ func (s *Server) agentStatus(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request) error {
-	j, err := s.ownJob(r)
+	id, err := agentJob(r)
+	if err != nil {
+		return err
+	}
+	j, err := s.Store.JobByID(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	attempt, err := s.reportAttempt(r, j, true)
 	if err != nil {
 		return err
 	}
@@ -225,12 +260,7 @@ func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return trainyard.Errorf(trainyard.TooLarge, "a log chunk is at most 16 MB")
 	}
-	var size int64
-	if j.Ranked() {
-		size, err = s.appendRankLog(r.Context(), j, principal(r).Subject, offset, data)
-	} else {
-		size, err = appendLog(s.logPath(j.ID), offset, data)
-	}
+	size, err := s.appendAttemptLog(r.Context(), j, attempt, principal(r).Subject, offset, data)
 	if err != nil && trainyard.ErrorCode(err) != trainyard.Conflict {
 		return err
 	}
@@ -242,6 +272,9 @@ func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) agentOutputs(w http.ResponseWriter, r *http.Request) error {
 	j, err := s.ownJob(r)
 	if err != nil {
+		return err
+	}
+	if _, err := s.reportAttempt(r, j, false); err != nil {
 		return err
 	}
 	if j.Node != principal(r).Subject {
@@ -266,8 +299,15 @@ func (s *Server) agentFinish(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if j, err := s.Store.JobByID(r.Context(), id); err == nil && j.Ranked() {
-		if err := s.flushRankLog(r.Context(), j, principal(r).Subject); err != nil {
+	attempt, err := queryAttempt(r)
+	if err != nil {
+		return err
+	}
+	if j, err := s.Store.JobByID(r.Context(), id); err == nil && j.Ranked() && j.Attempt == attempt {
+		s.logMu.Lock()
+		err := s.flushRankLog(r.Context(), j, principal(r).Subject)
+		s.logMu.Unlock()
+		if err != nil {
 			return err
 		}
 	}
@@ -275,7 +315,7 @@ func (s *Server) agentFinish(w http.ResponseWriter, r *http.Request) error {
 	if req.Error != nil {
 		o.Error = &trainyard.JobError{Code: req.Error.Code, Message: req.Error.Message}
 	}
-	j, err := s.Store.FinishJob(r.Context(), principal(r).Subject, id, o)
+	j, err := s.Store.FinishJob(r.Context(), principal(r).Subject, id, attempt, o)
 	if err != nil {
 		return err
 	}

@@ -232,6 +232,8 @@ func (s *Server) computeOut(r *http.Request, c trainyard.ComputeTarget) (api.Com
 			p.AllocationState = "Resizing"
 		case trainyard.NodeUnusable:
 			p.NodeStateCounts.Unusable++
+		case trainyard.NodePreempted:
+			p.NodeStateCounts.Preempted++
 		case trainyard.NodeLeaving:
 			p.NodeStateCounts.Leaving++
 			p.AllocationState = "Resizing"

@@ -58,7 +58,7 @@ func TestComputeInstanceLifecycle(t *testing.T) {
 	if _, err := e.c.CancelJob(ctx, "default", "train"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.FinishJob(ctx, "dev-box-1", jobID(t, e, "train"), store.Outcome{Canceled: true}); err != nil {
+	if _, err := e.db.FinishJob(ctx, "dev-box-1", jobID(t, e, "train"), 1, store.Outcome{Canceled: true}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/trainyard/trainyard"
 	"github.com/trainyard/trainyard/api"
@@ -262,6 +263,19 @@ func (s *Server) jobOut(ctx context.Context, j store.JobRow, ms []store.Metric) 
 	out.Distribution = j.Distribution.String()
 	if j.Distribution.Type != "" {
 		out.ProcessesPerNode = j.Distribution.Processes()
+	}
+	out.Attempt, out.MaxRetries, out.RetryOnFailure = j.Attempt, j.Retry.Max, j.Retry.OnFailure
+	attempts, err := s.Store.Attempts(ctx, j.ID)
+	if err != nil {
+		s.Log.Warn("listing the attempts of a job", "job", j.Name, "err", err)
+	}
+	for _, a := range attempts {
+		at := api.JobAttempt{Attempt: a.N, Nodes: a.Nodes, Started: time.UnixMilli(a.Started).UTC(), Cause: a.Cause, Message: a.Message}
+		if a.Ended > 0 {
+			end := time.UnixMilli(a.Ended).UTC()
+			at.Ended = &end
+		}
+		out.Attempts = append(out.Attempts, at)
 	}
 	if j.Ranked() {
 		ranks, err := s.Store.Ranks(ctx, j.ID)

@@ -258,7 +258,7 @@ func TestAgentLogAppend(t *testing.T) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			status, body := e.call(t, "POST", logs+"?offset="+st.offset, nodeTok, st.data)
+			status, body := e.call(t, "POST", logs+"?attempt=1&offset="+st.offset, nodeTok, st.data)
 			if status != http.StatusOK {
 				t.Fatalf("append = %d %s, want 200", status, body)
 			}
@@ -269,7 +269,7 @@ func TestAgentLogAppend(t *testing.T) {
 		})
 	}
 	for _, bad := range []string{"", "-1", "x"} {
-		status, body := e.call(t, "POST", logs+"?offset="+bad, nodeTok, "zzz")
+		status, body := e.call(t, "POST", logs+"?attempt=1&offset="+bad, nodeTok, "zzz")
 		if status != http.StatusBadRequest {
 			t.Errorf("append at offset %q = %d %s, want 400", bad, status, body)
 		}
@@ -282,7 +282,7 @@ func TestAgentLogAppend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if status, body := e.call(t, "POST", logs+"?offset=21", otherTok, "intruder\n"); status != http.StatusForbidden {
+	if status, body := e.call(t, "POST", logs+"?attempt=1&offset=21", otherTok, "intruder\n"); status != http.StatusForbidden {
 		t.Errorf("append by another node = %d %s, want 403", status, body)
 	}
 
@@ -395,7 +395,7 @@ func TestRunMetrics(t *testing.T) {
 		t.Errorf("post with the admin token = %d, want 403", status)
 	}
 	exit0 := 0
-	if _, err := e.db.FinishJob(ctx, "n-1", a.Job.ID, store.Outcome{ExitCode: &exit0}); err != nil {
+	if _, err := e.db.FinishJob(ctx, "n-1", a.Job.ID, 1, store.Outcome{ExitCode: &exit0}); err != nil {
 		t.Fatal(err)
 	}
 	if status, _ := postMetrics(t, e, run, metricsBody(want[0])); status != http.StatusUnauthorized {

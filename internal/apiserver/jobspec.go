@@ -86,6 +86,13 @@ func jobFromSpec(workspace string, spec api.JobSpec) (trainyard.Job, error) {
 			return j, trainyard.Errorf(trainyard.Invalid, "resources.instance_type applies to Kubernetes targets, which are not supported yet; remove it")
 		}
 	}
+	j.Retry = trainyard.Retry{Max: trainyard.DefaultMaxRetries, OnFailure: spec.RetryOnFailure}
+	if spec.MaxRetries != nil {
+		if err := trainyard.CheckRetry(*spec.MaxRetries); err != nil {
+			return j, err
+		}
+		j.Retry.Max = *spec.MaxRetries
+	}
 	if spec.Limits != nil && spec.Limits.Timeout != nil {
 		if spec.Limits.Timeout.Duration < 0 {
 			return j, trainyard.Errorf(trainyard.Invalid, "limits.timeout %s: must be 0 (none) or more seconds", spec.Limits.Timeout.Duration)

@@ -39,8 +39,33 @@ func launched(j store.JobRow) bool {
 	return d.Type == trainyard.DistributionMPI || d.Type == trainyard.DistributionPyTorch && d.Processes() > 1
 }
 
+// appendAttemptLog appends a chunk of attempt's log, which its agent counts from 0, to the
+// job's log: a single-node job's straight into std_log.txt after the attempts before it, a
+// ranked job's through its rank's own file. A chunk of an attempt that no longer owns the log
+// is refused.
+func (s *Server) appendAttemptLog(ctx context.Context, j store.JobRow, attempt int, nodeID string, offset int64, data []byte) (int64, error) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	owner, _, err := s.Store.LogStart(ctx, j.ID)
+	if err != nil {
+		return 0, err
+	}
+	if attempt < owner {
+		return 0, trainyard.Errorf(trainyard.Conflict, "attempt %d of job %s was superseded by attempt %d; this node stops it", attempt, j.Name, owner)
+	}
+	base, err := s.attemptLog(ctx, j, attempt)
+	if err != nil {
+		return 0, err
+	}
+	if j.Ranked() {
+		return s.appendRankLog(ctx, j, nodeID, offset, data)
+	}
+	size, err := appendLog(s.logPath(j.ID), base+offset, data)
+	return size - base, err
+}
+
 // appendRankLog appends a chunk of a rank's log at offset to the rank's own file, which is the
-// record and whose offsets these are. The job's std_log.txt, which job stream reads, gets each
+// record and whose offsets these are (call it with logMu held). The job's std_log.txt, which job stream reads, gets each
 // of the rank's lines once it is whole, tagged "[rank N] ": the ranks' lines interleave, never
 // their pieces.
 func (s *Server) appendRankLog(ctx context.Context, j store.JobRow, nodeID string, offset int64, data []byte) (int64, error) {
@@ -52,8 +77,6 @@ func (s *Server) appendRankLog(ctx context.Context, j store.JobRow, nodeID strin
 		return 0, trainyard.Errorf(trainyard.Forbidden, "job %d has no rank on this node", j.ID)
 	}
 	path := s.nodeLogPath(j, r.Rank)
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
 	pending := unfinishedLine(path)
 	before := fileSize(path)
 	size, err := appendLog(path, offset, data)
@@ -72,14 +95,12 @@ func (s *Server) appendRankLog(ctx context.Context, j store.JobRow, nodeID strin
 }
 
 // flushRankLog sends what is left of a rank's unfinished last line to the job's log, when the
-// rank has ended.
+// rank has ended. Call it with logMu held.
 func (s *Server) flushRankLog(ctx context.Context, j store.JobRow, nodeID string) error {
 	r, ok, err := s.Store.RankOf(ctx, j.ID, nodeID)
 	if err != nil || !ok {
 		return err
 	}
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
 	if rest := unfinishedLine(s.nodeLogPath(j, r.Rank)); len(rest) > 0 {
 		return s.appendTagged(j, r.Rank, append(rest, '\n'))
 	}

@@ -41,6 +41,7 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/workspaces/{ws}/computes/{name}/nodes", authUser, s.listNodes},
 		{"GET", "/v1/workspaces/{ws}/computes/{name}/events", authUser, s.listEvents},
 		{"POST", "/v1/workspaces/{ws}/checkComputeNameAvailability", authUser, s.checkComputeName},
+		{"POST", "/v1/nodes/{id}/preempt", authUser, s.preemptNode},
 		{"GET", "/v1/operations/{id}", authUser, s.showOperation}, // create, update, delete, attach, start, stop, restart
 
 		{"GET", "/v1/workspaces/{ws}/locations/{loc}/usages", authUser, s.listUsage},
@@ -66,6 +67,8 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/agent/jobs/{id}/status", authNode, s.agentStatus},
 		{"POST", "/v1/agent/jobs/{id}/logs", authNode, s.agentLogs},
 		{"PUT", "/v1/agent/jobs/{id}/outputs", authNode, s.agentOutputs},
+		{"GET", "/v1/agent/jobs/{id}/checkpoint", authNode, s.agentCheckpointGet},
+		{"PUT", "/v1/agent/jobs/{id}/checkpoint", authNode, s.agentCheckpointPut},
 		{"POST", "/v1/agent/jobs/{id}/finish", authNode, s.agentFinish},
 	}
 }

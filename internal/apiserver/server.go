@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/trainyard/trainyard"
 	"github.com/trainyard/trainyard/internal/quota"
@@ -27,7 +28,10 @@ type Server struct {
 	// Images is the Docker engine's image store; nil when the server has none.
 	Images Images
 	Build  func() // asks the image builder for a pass soon; nil without an engine
-	Log    *slog.Logger
+	// CheckpointInterval is how often nodes send a job's checkpoint folder while it changes;
+	// zero leaves it to the agents' default.
+	CheckpointInterval time.Duration
+	Log                *slog.Logger
 
 	changed *signal
 	logMu   sync.Mutex // orders the ranks' appends to a multi-node job's log

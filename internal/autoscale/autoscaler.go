@@ -31,7 +31,8 @@ type State interface {
 	ReleaseNode(ctx context.Context, id string) (bool, error)
 	// DeleteNode drops a node record, once its instance is gone.
 	DeleteNode(ctx context.Context, id string) error
-	// MarkNodeLost makes a node unusable; its job fails with code NodeLost.
+	// MarkNodeLost makes a node unusable once its instance is gone; its job runs again as its
+	// next attempt, or fails with code NodeLost (Preempted) when out of retries.
 	MarkNodeLost(ctx context.Context, id, reason string) error
 	SetComputeState(ctx context.Context, workspace, name string, s trainyard.ProvisioningState, errMsg string) error
 	// DeleteCompute drops a compute record whose deletion is complete.
@@ -59,6 +60,9 @@ const (
 	DefaultInterval         = 5 * time.Second
 	DefaultBootTimeout      = 5 * time.Minute
 	DefaultHeartbeatTimeout = 30 * time.Second
+	// DefaultPreemptGrace leaves a preempted node's job its agent's grace (10 s between
+	// SIGTERM and SIGKILL) and the time to send its checkpoint.
+	DefaultPreemptGrace = time.Minute
 )
 
 // Config is what New needs. State and Locations are required.
@@ -319,10 +323,16 @@ func (a *Autoscaler) pass(ctx context.Context, log *slog.Logger, ts *target, t t
 	}
 	var failed []error
 
-	// 1. Lost nodes become unusable; the next pass recycles them.
+	// 1. Lost nodes: their instance goes first, so that nothing of their job still runs when
+	// it runs again elsewhere (a node cut off from the network is alive); then they become
+	// unusable, their job is requeued, and the next pass recycles them.
 	for _, id := range plan.Lost {
 		in, ok := instanceOf(o.Instances, id)
 		why := lostWhy(p, nodes[id], in, ok, now)
+		if err := loc.Provider.Delete(ctx, id); err != nil {
+			failed = append(failed, fmt.Errorf("delete the instance of lost node %s: %w", id, err))
+			continue
+		}
 		if err := a.state.MarkNodeLost(ctx, id, why); err != nil {
 			failed = append(failed, fmt.Errorf("mark node %s lost: %w", id, err))
 			continue

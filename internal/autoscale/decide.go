@@ -30,6 +30,9 @@ type Policy struct {
 	// HeartbeatTimeout is the silence after which a registered node is lost; zero never loses
 	// a node for silence.
 	HeartbeatTimeout time.Duration
+	// PreemptGrace is how long a preempted node's job may take to stop before the node is
+	// lost anyway; zero waits for ever.
+	PreemptGrace time.Duration
 }
 
 // PolicyOf is the policy of target t. A cluster follows its scale settings. A compute
@@ -38,7 +41,7 @@ type Policy struct {
 // is idle.
 func PolicyOf(t trainyard.ComputeTarget, boot, heartbeat time.Duration) Policy {
 	p := Policy{Min: t.Scale.MinNodes, Max: t.Scale.MaxNodes, IdleTimeout: t.Scale.IdleTimeBeforeScaleDown,
-		BootTimeout: boot, HeartbeatTimeout: heartbeat}
+		BootTimeout: boot, HeartbeatTimeout: heartbeat, PreemptGrace: DefaultPreemptGrace}
 	if t.Type == trainyard.TypeComputeInstance {
 		n := 1
 		if t.Instance == nil || t.Instance.Power == trainyard.PowerStopped {
@@ -100,7 +103,8 @@ func (p Plan) Changes() bool {
 //     fewer idle nodes surplus. Every idle node past its idle time that stays gets its reason
 //     in Keep (case C-01). A node idle for less than IdleTimeout, or with no IdleSince, is never
 //     released by this rule.
-//  6. Unusable nodes are released (recycled). Leaving nodes stay in Release until their record
+//  6. Unusable nodes are released (recycled), and so are preempted nodes once their job is
+//     off them; a preempted node whose job has not stopped after PreemptGrace is Lost. Leaving nodes stay in Release until their record
 //     is gone, so a failed delete is retried.
 //  7. Instances without a node record are Orphans.
 //  8. Deleting releases every node that is not running, launches nothing and keeps nothing;
@@ -137,6 +141,10 @@ func Decide(p Policy, o Observed, now time.Time) Plan {
 			release(n.ID, "leaving: deleting its instance")
 		case n.State == trainyard.NodeUnusable:
 			release(n.ID, "unusable: recycling")
+		case n.State == trainyard.NodePreempted && n.Job == "":
+			release(n.ID, "preempted: releasing")
+		case n.State == trainyard.NodePreempted:
+			// Its job is stopping, with a grace to checkpoint; then the node goes.
 		case o.Deleting && n.State != trainyard.NodeRunning:
 			release(n.ID, "%s, compute being deleted: releasing", n.State)
 		case n.State == trainyard.NodePreparing && !booting(p, n, now) && n.RegisteredAt.IsZero():
@@ -235,6 +243,11 @@ func booting(p Policy, n trainyard.Node, now time.Time) bool {
 // instance as the provider lists it.
 func lostWhy(p Policy, n trainyard.Node, in provider.Instance, ok bool, now time.Time) string {
 	switch n.State {
+	case trainyard.NodePreempted:
+		if since := now.Sub(n.PreemptedAt); n.Job != "" && p.PreemptGrace > 0 && since > p.PreemptGrace {
+			return fmt.Sprintf("preempted %s ago and its job has not stopped (grace %s)", round(since), round(p.PreemptGrace))
+		}
+		return ""
 	case trainyard.NodeIdle, trainyard.NodeRunning:
 	case trainyard.NodePreparing:
 		if booting(p, n, now) || n.RegisteredAt.IsZero() {

@@ -28,13 +28,13 @@ func TestPolicyOf(t *testing.T) {
 		want autoscale.Policy
 	}{
 		{"a cluster follows its scale settings", c,
-			autoscale.Policy{Min: 1, Max: 4, IdleTimeout: 2 * time.Minute, BootTimeout: boot, HeartbeatTimeout: hb}},
+			autoscale.Policy{Min: 1, Max: 4, IdleTimeout: 2 * time.Minute, BootTimeout: boot, HeartbeatTimeout: hb, PreemptGrace: autoscale.DefaultPreemptGrace}},
 		{"a running instance keeps one node", inst(trainyard.PowerRunning),
-			autoscale.Policy{Min: 1, Max: 1, BootTimeout: boot, HeartbeatTimeout: hb}},
+			autoscale.Policy{Min: 1, Max: 1, BootTimeout: boot, HeartbeatTimeout: hb, PreemptGrace: autoscale.DefaultPreemptGrace}},
 		{"a stopped instance keeps none", inst(trainyard.PowerStopped),
-			autoscale.Policy{Min: 0, Max: 0, BootTimeout: boot, HeartbeatTimeout: hb}},
+			autoscale.Policy{Min: 0, Max: 0, BootTimeout: boot, HeartbeatTimeout: hb, PreemptGrace: autoscale.DefaultPreemptGrace}},
 		{"an instance without settings keeps none", trainyard.ComputeTarget{Type: trainyard.TypeComputeInstance},
-			autoscale.Policy{BootTimeout: boot, HeartbeatTimeout: hb}},
+			autoscale.Policy{BootTimeout: boot, HeartbeatTimeout: hb, PreemptGrace: autoscale.DefaultPreemptGrace}},
 	}
 	for _, tt := range tests {
 		if got := autoscale.PolicyOf(tt.t, boot, hb); got != tt.want {

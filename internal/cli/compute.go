@@ -308,10 +308,10 @@ func printCompute(w io.Writer, c api.Compute) {
 	case c.Type == string(trainyard.TypeComputeInstance):
 		fmt.Fprintf(tw, "state:\t%s\n", p.State)
 		fmt.Fprintf(tw, "idle time before shutdown:\t%s\n", firstOf(p.IdleTimeBeforeShutdown, "none (never shut down when idle)"))
-		fmt.Fprintf(tw, "nodes:\t%d idle, %d running, %d preparing, %d leaving, %d unusable\n", n.Idle, n.Running, n.Preparing, n.Leaving, n.Unusable)
+		fmt.Fprintf(tw, "nodes:\t%d idle, %d running, %d preparing, %d leaving, %d unusable, %d preempted\n", n.Idle, n.Running, n.Preparing, n.Leaving, n.Unusable, n.Preempted)
 	default:
 		fmt.Fprintf(tw, "allocation:\t%s, %d current, %d target\n", p.AllocationState, p.CurrentNodeCount, p.TargetNodeCount)
-		fmt.Fprintf(tw, "nodes:\t%d idle, %d running, %d preparing, %d leaving, %d unusable\n", n.Idle, n.Running, n.Preparing, n.Leaving, n.Unusable)
+		fmt.Fprintf(tw, "nodes:\t%d idle, %d running, %d preparing, %d leaving, %d unusable, %d preempted\n", n.Idle, n.Running, n.Preparing, n.Leaving, n.Unusable, n.Preempted)
 		fmt.Fprintf(tw, "scale settings:\tmin %d, max %d, idle time before scale down %s\n", p.ScaleSettings.MinNodeCount, p.ScaleSettings.MaxNodeCount, p.ScaleSettings.NodeIdleTimeBeforeScaleDown)
 	}
 	if !c.IsAttached {

@@ -133,6 +133,19 @@ func printJob(w io.Writer, j api.Job) {
 		}
 		fmt.Fprintf(tw, "rank %d:\t%s (%s%s)\n", r.Rank, r.Node, r.State, exit)
 	}
+	if j.Attempt > 1 || len(j.Attempts) > 1 {
+		fmt.Fprintf(tw, "attempt:\t%d of at most %d (max_retries %d)\n", j.Attempt, j.MaxRetries+1, j.MaxRetries)
+		for _, a := range j.Attempts {
+			end := "running"
+			if a.Ended != nil {
+				end = "ended " + a.Ended.Local().Format(time.RFC3339)
+			}
+			if a.Message != "" {
+				end += ": " + a.Message
+			}
+			fmt.Fprintf(tw, "attempt %d:\t%s, started %s, %s\n", a.Attempt, strings.Join(a.Nodes, ", "), a.Started.Local().Format(time.RFC3339), end)
+		}
+	}
 	fmt.Fprintf(tw, "command:\t%s\n", j.Command)
 	if len(j.EnvironmentVariables) > 0 {
 		fmt.Fprintf(tw, "environment variables:\t%v (values are not shown)\n", j.EnvironmentVariables)

@@ -50,6 +50,8 @@ type Config struct {
 	AutoscaleInterval time.Duration
 	// HeartbeatTimeout is how long a node may be silent before it is declared lost.
 	HeartbeatTimeout time.Duration
+	// CheckpointInterval is how often nodes send a job's checkpoint folder while it changes.
+	CheckpointInterval time.Duration
 	// Locations are where nodes come from; the first is the default. Empty means one
 	// location "local" with the local provider and the built-in catalog.
 	Locations []Location
@@ -62,7 +64,7 @@ type Config struct {
 // DefaultConfig returns the defaults of `trainyard server`.
 func DefaultConfig() Config {
 	return Config{DataDir: api.DefaultDataDir(), Listen: "127.0.0.1:7878",
-		AutoscaleInterval: 2 * time.Second, HeartbeatTimeout: 60 * time.Second}
+		AutoscaleInterval: 2 * time.Second, HeartbeatTimeout: 60 * time.Second, CheckpointInterval: 30 * time.Second}
 }
 
 // Run starts the server and blocks until ctx ends or a component fails. ready, if not nil,
@@ -164,7 +166,7 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 	}
 	ledger := &quota.Ledger{Source: db, Defaults: func(loc string) quota.Limits { return limits[loc] },
 		Sizes: func(loc string) []trainyard.VMSize { return sizes[loc] }}
-	apiSrv := &apiserver.Server{Quota: ledger,
+	apiSrv := &apiserver.Server{Quota: ledger, CheckpointInterval: cfg.CheckpointInterval,
 		Store: db, DataDir: cfg.DataDir, DefaultLocation: cfg.Locations[0].Name, Log: log.With("component", "api"),
 		Sizes: func(loc string) ([]trainyard.VMSize, bool) { s, ok := sizes[loc]; return s, ok },
 	}

@@ -71,6 +71,9 @@ func (s *DB) placeGang(tx *sql.Tx, n NodeRow, jobID int64, count int) (bool, err
 			return false, err
 		}
 	}
+	if err := s.beginAttempt(tx, jobID, ids); err != nil {
+		return false, err
+	}
 	port, err := freeGangPort(tx)
 	if err != nil {
 		return false, err

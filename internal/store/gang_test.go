@@ -75,7 +75,7 @@ func TestGangPlacedWhole(t *testing.T) {
 	if again := mustPlace(t, db, "n-1"); again.Rank != 1 {
 		t.Errorf("resend to n-1 = rank %d, want 1", again.Rank)
 	}
-	if err := db.SetJobRunning(ctx, "n-1", j.ID, trainyard.JobRunning); err != nil {
+	if err := db.SetJobRunning(ctx, "n-1", j.ID, 1, trainyard.JobRunning); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, err := db.Place(ctx, "n-1", nil); err != nil || ok {
@@ -85,14 +85,14 @@ func TestGangPlacedWhole(t *testing.T) {
 	if st := mustJobByID(t, db, j.ID).Status; st != trainyard.JobPreparing {
 		t.Errorf("job = %s after rank 1 started, want Preparing until rank 0 does", st)
 	}
-	if err := db.SetJobRunning(ctx, "n-2", j.ID, trainyard.JobRunning); err != nil {
+	if err := db.SetJobRunning(ctx, "n-2", j.ID, 1, trainyard.JobRunning); err != nil {
 		t.Fatal(err)
 	}
 	if st := mustJobByID(t, db, j.ID).Status; st != trainyard.JobRunning {
 		t.Errorf("job = %s after rank 0 started, want Running", st)
 	}
 	// It finalizes once no rank still runs.
-	if err := db.SetJobRunning(ctx, "n-2", j.ID, trainyard.JobFinalizing); err != nil {
+	if err := db.SetJobRunning(ctx, "n-2", j.ID, 1, trainyard.JobFinalizing); err != nil {
 		t.Fatal(err)
 	}
 	if st := mustJobByID(t, db, j.ID).Status; st != trainyard.JobRunning {
@@ -102,7 +102,7 @@ func TestGangPlacedWhole(t *testing.T) {
 	if err != nil || len(ranks) != 2 || ranks[0].Node != "n-2" || ranks[1].Node != "n-1" || ranks[1].State != rankRunning {
 		t.Errorf("Ranks = %+v, %v; want n-2 as rank 0 and n-1 as rank 1, running", ranks, err)
 	}
-	if err := db.SetJobRunning(ctx, "n-1", j.ID, trainyard.JobFinalizing); err != nil {
+	if err := db.SetJobRunning(ctx, "n-1", j.ID, 1, trainyard.JobFinalizing); err != nil {
 		t.Fatal(err)
 	}
 	if st := mustJobByID(t, db, j.ID).Status; st != trainyard.JobFinalizing {
@@ -164,17 +164,17 @@ func TestGangEnds(t *testing.T) {
 			ctx := t.Context()
 			j := placedGang(t, db, "ddp", "n-2", "n-1")
 			for _, n := range []string{"n-2", "n-1"} {
-				if err := db.SetJobRunning(ctx, n, j.ID, trainyard.JobRunning); err != nil {
+				if err := db.SetJobRunning(ctx, n, j.ID, 1, trainyard.JobRunning); err != nil {
 					t.Fatal(err)
 				}
 			}
 			for i, r := range tt.reports {
 				// As the agent reports: Finalizing, then the finish; also for a rank stopped
 				// after its gang ended.
-				if err := db.SetJobRunning(ctx, r.node, j.ID, trainyard.JobFinalizing); err != nil {
+				if err := db.SetJobRunning(ctx, r.node, j.ID, 1, trainyard.JobFinalizing); err != nil {
 					t.Fatalf("report %d: SetJobRunning(%s, Finalizing) error: %v", i, r.node, err)
 				}
-				if _, err := db.FinishJob(ctx, r.node, j.ID, r.o); err != nil {
+				if _, err := db.FinishJob(ctx, r.node, j.ID, 1, r.o); err != nil {
 					t.Fatalf("report %d: FinishJob(%s) error: %v", i, r.node, err)
 				}
 				if st := mustJobByID(t, db, j.ID).Status; i < len(tt.reports)-1 && tt.wantStatus == trainyard.JobCompleted && st.Terminal() {
@@ -229,7 +229,7 @@ func TestGangCancelAndLoss(t *testing.T) {
 	if got.Status != trainyard.JobFailed || got.Error == nil || got.Error.Code != trainyard.ErrNodeLost {
 		t.Errorf("job after losing rank 1's node = %s %+v, want Failed NodeLost", got.Status, got.Error)
 	}
-	if _, err := db.FinishJob(ctx, "n-3", k.ID, Outcome{ExitCode: exitCode(143)}); err != nil {
+	if _, err := db.FinishJob(ctx, "n-3", k.ID, 1, Outcome{ExitCode: exitCode(143)}); err != nil {
 		t.Errorf("the stopped rank 0 reporting after the loss: %v", err)
 	}
 	if n := mustNodeRow(t, db, "n-3"); n.State != trainyard.NodeIdle {
@@ -237,7 +237,7 @@ func TestGangCancelAndLoss(t *testing.T) {
 	}
 	// The first gang's ranks finish their cancel.
 	for _, n := range []string{"n-2", "n-1"} {
-		if _, err := db.FinishJob(ctx, n, j.ID, Outcome{Canceled: true, ExitCode: exitCode(143)}); err != nil {
+		if _, err := db.FinishJob(ctx, n, j.ID, 1, Outcome{Canceled: true, ExitCode: exitCode(143)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -257,7 +257,7 @@ func TestGangPorts(t *testing.T) {
 		t.Fatalf("ports = %d and %d, want %d and %d", p1, p2, trainyard.FirstGangPort, trainyard.FirstGangPort+trainyard.PortsPerGang)
 	}
 	for _, n := range []string{"n-1", "n-2"} {
-		if _, err := db.FinishJob(ctx, n, first.ID, Outcome{ExitCode: exitCode(0)}); err != nil {
+		if _, err := db.FinishJob(ctx, n, first.ID, 1, Outcome{ExitCode: exitCode(0)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -276,13 +276,13 @@ func TestMPIGangEndsWithRankZero(t *testing.T) {
 	if a := mustPlace(t, db, "n-1"); a.Gang.Secret == "" {
 		t.Error("an mpi gang has no relay secret")
 	}
-	if _, err := db.FinishJob(ctx, "n-1", j.ID, Outcome{ExitCode: exitCode(0)}); err != nil {
+	if _, err := db.FinishJob(ctx, "n-1", j.ID, 1, Outcome{ExitCode: exitCode(0)}); err != nil {
 		t.Fatal(err)
 	}
 	if st := mustJobByID(t, db, j.ID).Status; st != trainyard.JobCompleted {
 		t.Errorf("mpi job = %s once mpirun on rank 0 exited 0, want Completed", st)
 	}
-	if _, err := db.FinishJob(ctx, "n-2", j.ID, Outcome{Canceled: true, ExitCode: exitCode(143)}); err != nil {
+	if _, err := db.FinishJob(ctx, "n-2", j.ID, 1, Outcome{Canceled: true, ExitCode: exitCode(143)}); err != nil {
 		t.Fatal(err)
 	}
 	if st := mustJobByID(t, db, j.ID).Status; st != trainyard.JobCompleted {
@@ -295,14 +295,14 @@ func TestMPIGangFailureNamesMpirun(t *testing.T) {
 	db := mustOpen(t)
 	ctx := t.Context()
 	j := placedGangOf(t, db, "mpi", trainyard.Distribution{Type: trainyard.DistributionMPI, ProcessCountPerInstance: 2}, "n-1", "n-2")
-	if _, err := db.FinishJob(ctx, "n-1", j.ID, Outcome{ExitCode: exitCode(2)}); err != nil {
+	if _, err := db.FinishJob(ctx, "n-1", j.ID, 1, Outcome{ExitCode: exitCode(2)}); err != nil {
 		t.Fatal(err)
 	}
 	got := mustJobByID(t, db, j.ID)
 	if got.Status != trainyard.JobFailed || got.Error == nil || !strings.Contains(got.Error.Message, "mpirun, on rank 0 (node n-1): the command exited with a non-zero code, so a process of the job failed") {
 		t.Errorf("job = %s %+v, want Failed naming mpirun", got.Status, got.Error)
 	}
-	if _, err := db.FinishJob(ctx, "n-2", j.ID, Outcome{Canceled: true, ExitCode: exitCode(143)}); err != nil {
+	if _, err := db.FinishJob(ctx, "n-2", j.ID, 1, Outcome{Canceled: true, ExitCode: exitCode(143)}); err != nil {
 		t.Fatal(err)
 	}
 }

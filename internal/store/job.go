@@ -21,7 +21,8 @@ type JobRow struct {
 
 const jobCols = `id, workspace, name, display_name, experiment_name, description, tags, compute, command, env,
 	snapshot, timeout_ms, instance_count, spec, status, wait_reason, node, exit_code, error_code, error_message,
-	created_at, started_at, ended_at, environment, image, shm_size, docker_args, build_log, distribution`
+	created_at, started_at, ended_at, environment, image, shm_size, docker_args, build_log, distribution,
+	attempt, max_retries, retry_on_failure`
 
 // CreateJob records a new queued job. Conflict if its name is taken in the workspace.
 func (s *DB) CreateJob(ctx context.Context, j trainyard.Job, spec string) (JobRow, error) {
@@ -48,11 +49,12 @@ func (s *DB) insertJob(tx *sql.Tx, j trainyard.Job, spec string) (int64, error) 
 	}
 	res, err := tx.Exec(`INSERT INTO jobs (workspace, name, display_name, experiment_name, description, tags, compute,
 		command, env, snapshot, timeout_ms, instance_count, spec, status, wait_reason, created_at,
-		environment, image, shm_size, docker_args, distribution)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		environment, image, shm_size, docker_args, distribution, max_retries, retry_on_failure)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		j.Workspace, j.Name, j.DisplayName, j.ExperimentName, j.Description, string(tags), j.Compute,
 		j.Command, s.box.Seal(env), j.Snapshot, j.Timeout.Milliseconds(), j.InstanceCount, spec,
-		status, j.WaitReason, s.now(), j.EnvironmentRef, j.Image, j.ShmSize, s.sealText(j.DockerArgs), distributionText(j.Distribution))
+		status, j.WaitReason, s.now(), j.EnvironmentRef, j.Image, j.ShmSize, s.sealText(j.DockerArgs), distributionText(j.Distribution),
+		j.Retry.Max, j.Retry.OnFailure)
 	if isUnique(err) {
 		return 0, trainyard.Errorf(trainyard.Conflict, "a job named %q already exists in workspace %q; job names are unique: leave name out to get a generated one", j.Name, j.Workspace)
 	}
@@ -128,7 +130,8 @@ func (s *DB) scanJob(r scanner) (JobRow, error) {
 	var dist string
 	err := r.Scan(&j.ID, &j.Workspace, &j.Name, &j.DisplayName, &j.ExperimentName, &j.Description, &tags, &j.Compute,
 		&j.Command, &env, &j.Snapshot, &timeout, &j.InstanceCount, &j.Spec, &j.Status, &j.WaitReason, &j.Node,
-		&exit, &ecode, &emsg, &created, &started, &ended, &j.EnvironmentRef, &j.Image, &j.ShmSize, &j.DockerArgs, &j.BuildLog, &dist)
+		&exit, &ecode, &emsg, &created, &started, &ended, &j.EnvironmentRef, &j.Image, &j.ShmSize, &j.DockerArgs, &j.BuildLog, &dist,
+		&j.Attempt, &j.Retry.Max, &j.Retry.OnFailure)
 	if err != nil {
 		return j, err
 	}
@@ -238,6 +241,9 @@ func (s *DB) Place(ctx context.Context, nodeID string, running []int64) (a Assig
 			if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = ?, last_seen = ? WHERE id = ?`, trainyard.NodeRunning, jobID, now, nodeID); err != nil {
 				return err
 			}
+			if err := s.beginAttempt(tx, jobID, []string{nodeID}); err != nil {
+				return err
+			}
 		default:
 			return nil
 		}
@@ -287,21 +293,23 @@ func contains(ids []int64, id int64) bool {
 	return false
 }
 
-// jobOnNode loads a job and checks that it is placed on nodeID and not finished; an agent may
-// only report on its own live work.
-func (s *DB) jobOnNode(tx *sql.Tx, nodeID string, jobID int64) (JobRow, error) {
+// jobOnNode loads a job and checks that node nodeID holds its current attempt, and that it is
+// not finished; an agent may only report on its own live work. A report on another attempt is
+// a Conflict (superseded), which frees the node when free is set.
+func (s *DB) jobOnNode(tx *sql.Tx, nodeID string, jobID int64, attempt int, free bool) (JobRow, error) {
 	j, err := s.scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) {
+		return j, trainyard.Errorf(trainyard.NotFound, "job %d is not placed on node %s", jobID, nodeID)
+	}
+	if err != nil {
 		return j, err
 	}
-	mine := err == nil && j.Node == nodeID
-	if err == nil && !mine && j.Ranked() {
-		if _, mine, err = rankOn(tx, jobID, nodeID); err != nil { // a rank of the gang
-			return j, err
-		}
+	mine, err := holds(tx, j, nodeID)
+	if err != nil {
+		return j, err
 	}
-	if !mine {
-		return j, trainyard.Errorf(trainyard.NotFound, "job %d is not placed on node %s", jobID, nodeID)
+	if !mine || attempt != j.Attempt {
+		return j, s.superseded(tx, j, nodeID, attempt, free)
 	}
 	if j.Status.Terminal() {
 		return j, trainyard.Errorf(trainyard.Conflict, "job %d is already %s", jobID, j.Status)
@@ -311,13 +319,13 @@ func (s *DB) jobOnNode(tx *sql.Tx, nodeID string, jobID int64) (JobRow, error) {
 
 // SetJobRunning records that the command of a placed job started, or that it finished and its
 // outputs are being collected (Finalizing).
-func (s *DB) SetJobRunning(ctx context.Context, nodeID string, jobID int64, st trainyard.JobStatus) error {
+func (s *DB) SetJobRunning(ctx context.Context, nodeID string, jobID int64, attempt int, st trainyard.JobStatus) error {
 	return s.update(ctx, func(tx *sql.Tx) error {
 		_, gang, err := rankOn(tx, jobID, nodeID)
 		if err != nil {
 			return err
 		}
-		j, err := s.jobOnNode(tx, nodeID, jobID)
+		j, err := s.jobOnNode(tx, nodeID, jobID, attempt, false)
 		if gang && trainyard.ErrorCode(err) == trainyard.Conflict {
 			return nil // a rank stopping after its gang ended: it reports its finish next
 		}
@@ -364,17 +372,34 @@ type Outcome struct {
 	Error    *trainyard.JobError
 }
 
-// FinishJob records the end of a job and frees its node, whose idle clock starts now.
-func (s *DB) FinishJob(ctx context.Context, nodeID string, jobID int64, o Outcome) (JobRow, error) {
+// FinishJob records the end of attempt of a job on node nodeID and frees the node, whose
+// idle clock starts now. The job ends with it, or, when the node was preempted or the command
+// failed and the job retries failures, runs again as its next attempt.
+func (s *DB) FinishJob(ctx context.Context, nodeID string, jobID int64, attempt int, o Outcome) (JobRow, error) {
 	var out JobRow
+	var refused error // a report of a superseded attempt: the node is freed, the report refused
 	err := s.update(ctx, func(tx *sql.Tx) error {
 		// A rank of a gang that ended already still frees its node.
 		r, gang, err := rankOn(tx, jobID, nodeID)
 		if err != nil {
 			return err
 		}
-		j, err := s.jobOnNode(tx, nodeID, jobID)
-		if err != nil && !(gang && trainyard.ErrorCode(err) == trainyard.Conflict) {
+		j, err := s.jobOnNode(tx, nodeID, jobID, attempt, true)
+		if f, ok := errors.AsType[freed](err); ok {
+			refused = f.error
+			return nil
+		}
+		if err != nil && !(gang && j.Attempt == attempt && j.Status.Terminal()) {
+			return err
+		}
+		var nodeState trainyard.NodeState
+		if err := tx.QueryRow(`SELECT state FROM nodes WHERE id = ?`, nodeID).Scan(&nodeState); err != nil {
+			return err
+		}
+		if retry, err := s.retryAfter(tx, j, nodeID, nodeState, o); err != nil || retry {
+			if err == nil {
+				out, err = s.scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
+			}
 			return err
 		}
 		st := trainyard.JobCompleted
@@ -408,11 +433,17 @@ func (s *DB) FinishJob(ctx context.Context, nodeID string, jobID int64, o Outcom
 			if err != nil || !ended {
 				return err
 			}
+			if err := closeAttempt(tx, jobID, now, out.errorCode(), out.errorMessage()); err != nil {
+				return err
+			}
 			_, err = tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindRun, fmt.Sprint(jobID))
 			return err
 		}
 		if _, err := tx.Exec(`UPDATE jobs SET status = ?, exit_code = ?, error_code = ?, error_message = ?, ended_at = ? WHERE id = ?`,
 			st, exit, ecode, emsg, now, jobID); err != nil {
+			return err
+		}
+		if err := closeAttempt(tx, jobID, now, ecode, emsg); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = 0, idle_since = ?, last_seen = ? WHERE id = ? AND job_id = ?`,
@@ -425,6 +456,9 @@ func (s *DB) FinishJob(ctx context.Context, nodeID string, jobID int64, o Outcom
 		out, err = s.scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
 		return err
 	})
+	if err == nil && refused != nil {
+		return out, refused
+	}
 	return out, err
 }
 
@@ -482,4 +516,18 @@ func (s *DB) sealText(v string) string {
 		return ""
 	}
 	return s.box.Seal([]byte(v))
+}
+
+func (j JobRow) errorCode() string {
+	if j.Error == nil {
+		return ""
+	}
+	return j.Error.Code
+}
+
+func (j JobRow) errorMessage() string {
+	if j.Error == nil {
+		return ""
+	}
+	return j.Error.Message
 }

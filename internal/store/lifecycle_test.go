@@ -248,7 +248,7 @@ func TestPlaceResendsUnacknowledgedJob(t *testing.T) {
 			queued := mustJob(t, db, "default", "second", "gpu")
 			switch tt.status {
 			case trainyard.JobRunning:
-				if err := db.SetJobRunning(ctx, "n-1", first.Job.ID, trainyard.JobRunning); err != nil {
+				if err := db.SetJobRunning(ctx, "n-1", first.Job.ID, 1, trainyard.JobRunning); err != nil {
 					t.Fatal(err)
 				}
 			case trainyard.JobCancelRequested:
@@ -370,7 +370,7 @@ func TestFinishJob(t *testing.T) {
 			mustNode(t, db, "n-1", "default", "gpu")
 			mustJob(t, db, "default", "train", "gpu")
 			a := mustPlace(t, db, "n-1")
-			if err := db.SetJobRunning(ctx, "n-1", a.Job.ID, trainyard.JobRunning); err != nil {
+			if err := db.SetJobRunning(ctx, "n-1", a.Job.ID, 1, trainyard.JobRunning); err != nil {
 				t.Fatal(err)
 			}
 			if tt.cancel {
@@ -378,13 +378,13 @@ func TestFinishJob(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if _, err := db.FinishJob(ctx, "n-2", a.Job.ID, tt.outcome); codeOf(err) != trainyard.NotFound {
+			if _, err := db.FinishJob(ctx, "n-2", a.Job.ID, 1, tt.outcome); codeOf(err) != trainyard.NotFound {
 				t.Errorf("FinishJob() from another node = %v, want not_found", err)
 			}
 			end := t0.Add(90 * time.Second)
 			clk.Set(end)
 
-			j, err := db.FinishJob(ctx, "n-1", a.Job.ID, tt.outcome)
+			j, err := db.FinishJob(ctx, "n-1", a.Job.ID, 1, tt.outcome)
 			if err != nil {
 				t.Fatalf("FinishJob() error: %v", err)
 			}
@@ -425,7 +425,7 @@ func TestFinishJob(t *testing.T) {
 				t.Errorf("run token after finish: %v, want not_found", err)
 			}
 
-			if _, err := db.FinishJob(ctx, "n-1", a.Job.ID, tt.outcome); codeOf(err) != trainyard.Conflict {
+			if _, err := db.FinishJob(ctx, "n-1", a.Job.ID, 1, tt.outcome); codeOf(err) != trainyard.Conflict {
 				t.Errorf("second FinishJob() = %v, want conflict", err)
 			}
 			// The freed node takes the next job.
@@ -463,14 +463,14 @@ func TestCancelJob(t *testing.T) {
 			exit0 := 0
 			mustJob(t, db, "default", "completed", "gpu")
 			done := mustPlace(t, db, "n-3")
-			if _, err := db.FinishJob(ctx, "n-3", done.Job.ID, Outcome{ExitCode: &exit0}); err != nil {
+			if _, err := db.FinishJob(ctx, "n-3", done.Job.ID, 1, Outcome{ExitCode: &exit0}); err != nil {
 				t.Fatal(err)
 			}
 			mustJob(t, db, "default", "preparing", "gpu")
 			mustPlace(t, db, "n-1")
 			mustJob(t, db, "default", "running", "gpu")
 			run := mustPlace(t, db, "n-2")
-			if err := db.SetJobRunning(ctx, "n-2", run.Job.ID, trainyard.JobRunning); err != nil {
+			if err := db.SetJobRunning(ctx, "n-2", run.Job.ID, 1, trainyard.JobRunning); err != nil {
 				t.Fatal(err)
 			}
 			mustJob(t, db, "default", "queued", "gpu")
@@ -517,7 +517,7 @@ func TestMarkNodeLost(t *testing.T) {
 	mustNode(t, db, "n-2", "default", "gpu")
 	mustJob(t, db, "default", "train", "gpu")
 	a := mustPlace(t, db, "n-1")
-	if err := db.SetJobRunning(ctx, "n-1", a.Job.ID, trainyard.JobRunning); err != nil {
+	if err := db.SetJobRunning(ctx, "n-1", a.Job.ID, 1, trainyard.JobRunning); err != nil {
 		t.Fatal(err)
 	}
 	lostAt := t0.Add(5 * time.Minute)
@@ -551,7 +551,7 @@ func TestMarkNodeLost(t *testing.T) {
 	}
 	// A late report from the lost node changes nothing.
 	exit0 := 0
-	if _, err := db.FinishJob(ctx, "n-1", a.Job.ID, Outcome{ExitCode: &exit0}); codeOf(err) != trainyard.Conflict {
+	if _, err := db.FinishJob(ctx, "n-1", a.Job.ID, 1, Outcome{ExitCode: &exit0}); codeOf(err) != trainyard.Conflict {
 		t.Errorf("FinishJob() from the lost node = %v, want conflict", err)
 	}
 	if n := mustNodeRow(t, db, "n-1"); n.State != trainyard.NodeUnusable {

@@ -4,13 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/trainyard/trainyard"
 )
 
-const nodeCols = `id, workspace, compute, state, job_id, address, port, slots, created_at, registered_at, last_seen, idle_since`
+const nodeCols = `id, workspace, compute, state, job_id, address, port, slots, created_at, registered_at, last_seen, idle_since, preempted_at`
 
 // NodeRow is a node record with the internal ID of the job placed on it.
 type NodeRow struct {
@@ -139,9 +138,10 @@ func (s *DB) NodeRows(ctx context.Context, workspace, compute string) ([]NodeRow
 
 func scanNode(r scanner) (NodeRow, error) {
 	var n NodeRow
-	var created, registered, seen, idle int64
-	err := r.Scan(&n.ID, &n.Workspace, &n.Compute, &n.State, &n.JobID, &n.Address, &n.Port, &n.Slots, &created, &registered, &seen, &idle)
+	var created, registered, seen, idle, preempted int64
+	err := r.Scan(&n.ID, &n.Workspace, &n.Compute, &n.State, &n.JobID, &n.Address, &n.Port, &n.Slots, &created, &registered, &seen, &idle, &preempted)
 	n.CreatedAt, n.RegisteredAt, n.LastSeen, n.IdleSince = fromMS(created), fromMS(registered), fromMS(seen), fromMS(idle)
+	n.PreemptedAt = fromMS(preempted)
 	return n, err
 }
 
@@ -166,8 +166,8 @@ func (s *DB) TouchAll(ctx context.Context) error {
 // ReleaseNode moves a node to leaving if it is idle, unusable or preparing; never a running
 // node, since a job may just have been placed on it. It reports whether it did.
 func (s *DB) ReleaseNode(ctx context.Context, id string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE nodes SET state = ? WHERE id = ? AND (state IN (?, ?, ?) OR (state = ? AND job_id = 0))`,
-		trainyard.NodeLeaving, id, trainyard.NodeIdle, trainyard.NodeUnusable, trainyard.NodePreparing, trainyard.NodeLeaving)
+	res, err := s.db.ExecContext(ctx, `UPDATE nodes SET state = ? WHERE id = ? AND (state IN (?, ?, ?) OR (state IN (?, ?) AND job_id = 0))`,
+		trainyard.NodeLeaving, id, trainyard.NodeIdle, trainyard.NodeUnusable, trainyard.NodePreparing, trainyard.NodeLeaving, trainyard.NodePreempted)
 	if err != nil {
 		return false, err
 	}
@@ -196,34 +196,36 @@ func (s *DB) DeleteNode(ctx context.Context, id string) error {
 	})
 }
 
-// MarkNodeLost moves a node to unusable and fails the job placed on it with code NodeLost.
+// MarkNodeLost moves a node to unusable; call it once the node's instance is gone, so that
+// nothing of its job still runs there. The job placed on it runs again as its next attempt
+// (or, out of retries, fails with code NodeLost; Preempted for a preempted node).
 func (s *DB) MarkNodeLost(ctx context.Context, id, reason string) error {
 	return s.update(ctx, func(tx *sql.Tx) error {
-		var jobID int64
-		if err := tx.QueryRow(`SELECT job_id FROM nodes WHERE id = ?`, id).Scan(&jobID); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return nil
-			}
-			return err
-		}
-		if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = 0 WHERE id = ?`, trainyard.NodeUnusable, id); err != nil {
-			return err
-		}
-		if jobID == 0 {
+		n, err := scanNode(tx.QueryRow(`SELECT `+nodeCols+` FROM nodes WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
-		// A rank of a gang ends with its node, and the job with it: its other ranks stop.
-		if _, err := tx.Exec(`UPDATE job_ranks SET state = ? WHERE job_id = ? AND node = ?`, RankDone, jobID, id); err != nil {
+		if err != nil {
 			return err
 		}
-		// The job's token dies with it: a process left on the lost node cannot write into it.
-		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindRun, fmt.Sprint(jobID)); err != nil {
+		state, cause, what := trainyard.NodeUnusable, trainyard.ErrNodeLost, "was lost"
+		if n.State == trainyard.NodePreempted {
+			state, cause, what = trainyard.NodePreempted, trainyard.ErrPreempted, "was preempted and did not stop in time"
+		}
+		if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = 0 WHERE id = ?`, state, id); err != nil {
 			return err
 		}
-		_, err := tx.Exec(`UPDATE jobs SET status = ?, error_code = ?, error_message = ?, ended_at = ?
-			WHERE id = ? AND status NOT IN (?, ?, ?)`, trainyard.JobFailed, trainyard.ErrNodeLost,
-			"node "+id+" was lost: "+reason, s.now(), jobID, trainyard.JobCompleted, trainyard.JobFailed, trainyard.JobCanceled)
-		return err
+		if n.JobID == 0 {
+			return nil
+		}
+		j, err := s.scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, n.JobID))
+		if err != nil {
+			return err
+		}
+		if onIt, err := holds(tx, j, id); err != nil || !onIt || j.Status.Terminal() {
+			return err // a rank left over from an attempt that ended already
+		}
+		return s.endAttempt(tx, j, id, cause, "node "+id+" "+what+": "+reason)
 	})
 }
 

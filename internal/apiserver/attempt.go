@@ -1,0 +1,201 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/api"
+	"github.com/trainyard/trainyard/internal/store"
+)
+
+// reportAttempt is the attempt an agent's report is about (?attempt=N), checked against the
+// job: the current one, on a node that holds it; or, late is set, the one before while the
+// job waits to run again, from a node that has not let go of it yet. Its last log lines and
+// checkpoint still count then; nothing later does.
+func (s *Server) reportAttempt(r *http.Request, j store.JobRow, late bool) (int, error) {
+	attempt, err := queryAttempt(r)
+	if err != nil {
+		return 0, err
+	}
+	nodeID := principal(r).Subject
+	if attempt == j.Attempt && s.onNode(r.Context(), j, nodeID) {
+		return attempt, nil
+	}
+	held, err := s.Store.NodeHolds(r.Context(), nodeID, j.ID)
+	switch {
+	case err != nil:
+		return 0, err
+	case late && held && attempt == j.Attempt-1 && j.Status == trainyard.JobQueued:
+		return attempt, nil
+	case !held && attempt == j.Attempt:
+		return 0, trainyard.Errorf(trainyard.Forbidden, "job %d is not placed on this node", j.ID)
+	}
+	return 0, trainyard.Errorf(trainyard.Conflict, "attempt %d of job %s was superseded by attempt %d; this node stops it", attempt, j.Name, j.Attempt)
+}
+
+// attemptLog returns where in the job's std_log.txt the log of attempt starts, handing the log
+// to attempt if it is newer than the one that has it: a line says which attempt starts where
+// and why the last one ended, the ranks' logs of the last one move to user_logs/attempt_N/,
+// and the log of the new one follows. Call it with logMu held.
+func (s *Server) attemptLog(ctx context.Context, j store.JobRow, attempt int) (int64, error) {
+	owner, base, err := s.Store.LogStart(ctx, j.ID)
+	if err != nil || attempt <= owner {
+		return base, err
+	}
+	if j.Ranked() {
+		if err := s.archiveRankLogs(j.ID, owner); err != nil {
+			return 0, err
+		}
+	}
+	attempts, err := s.Store.Attempts(ctx, j.ID)
+	if err != nil {
+		return 0, err
+	}
+	line := fmt.Sprintf("=== trainyard: attempt %d of %d", attempt, j.Retry.Max+1)
+	var before string
+	for _, a := range attempts {
+		switch a.N {
+		case attempt:
+			line += " starts on " + strings.Join(a.Nodes, ", ")
+		case attempt - 1:
+			before = fmt.Sprintf("; attempt %d ended: %s", a.N, a.Message)
+		}
+	}
+	line += before
+	path := s.logPath(j.ID)
+	size := fileSize(path)
+	text := line + " ===\n"
+	if size > 0 && !strings.HasSuffix(string(lastByte(path, size)), "\n") {
+		text = "\n" + text
+	}
+	if size, err = appendLog(path, size, []byte(text)); err != nil {
+		return 0, err
+	}
+	return size, s.Store.SetLogStart(ctx, j.ID, attempt, size)
+}
+
+// archiveRankLogs moves the per-rank and per-process logs of attempt to user_logs/attempt_N/:
+// the next attempt's ranks count their logs from 0 again.
+func (s *Server) archiveRankLogs(id int64, attempt int) error {
+	logs := filepath.Join(s.jobDir(id), "user_logs")
+	files, _ := filepath.Glob(filepath.Join(logs, "std_log_*.txt"))
+	if len(files) == 0 {
+		return nil
+	}
+	dir := filepath.Join(logs, fmt.Sprintf("attempt_%d", attempt))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := os.Rename(f, filepath.Join(dir, filepath.Base(f))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func lastByte(path string, size int64) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	f.ReadAt(b, size-1)
+	return b
+}
+
+// queryAttempt parses the attempt an agent's report names (?attempt=N).
+func queryAttempt(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("attempt")
+	attempt, err := strconv.Atoi(v)
+	if err != nil || attempt < 1 {
+		return 0, trainyard.Errorf(trainyard.Invalid, "attempt %q: an agent names the attempt it reports on, 1 or more", v)
+	}
+	return attempt, nil
+}
+
+// checkpointPath is where a job's last checkpoint lies, as rank 0 sent it.
+func (s *Server) checkpointPath(id int64) string {
+	return filepath.Join(s.jobDir(id), "checkpoint.tar.gz")
+}
+
+// agentCheckpointPut keeps the checkpoint folder rank 0 of the job's current attempt sent, or
+// the attempt before's while the job waits to run again (its last save, made while it
+// stopped). It replaces the one before at once, whole: a torn upload keeps the old one.
+func (s *Server) agentCheckpointPut(w http.ResponseWriter, r *http.Request) error {
+	id, err := agentJob(r)
+	if err != nil {
+		return err
+	}
+	j, err := s.Store.JobByID(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	attempt, err := s.reportAttempt(r, j, true)
+	if err != nil {
+		return err
+	}
+	if attempt == j.Attempt && j.Node != principal(r).Subject {
+		return trainyard.Errorf(trainyard.Conflict, "job %d: only rank 0 saves the checkpoint of a multi-node job", j.ID)
+	}
+	if _, _, err := writeDurably(s.checkpointPath(j.ID), r.Body, maxOutputBytes); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// agentCheckpointGet sends the job's last checkpoint to a node of its current attempt, which
+// restores it before the command starts; NotFound when none was saved.
+func (s *Server) agentCheckpointGet(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.ownJob(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.reportAttempt(r, j, false); err != nil {
+		return err
+	}
+	f, err := os.Open(s.checkpointPath(j.ID))
+	if errors.Is(err, os.ErrNotExist) {
+		return trainyard.Errorf(trainyard.NotFound, "job %s has no checkpoint yet", j.Name)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/gzip")
+	_, err = io.Copy(w, f)
+	return err
+}
+
+// preemptNode takes back a node of a low-priority cluster, as the platform does when it needs
+// the capacity: an operator's command, and the tests'.
+func (s *Server) preemptNode(w http.ResponseWriter, r *http.Request) error {
+	var req api.PreemptRequest
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+	}
+	if req.Reason == "" {
+		req.Reason = "taken back by an operator (trainyard node preempt)"
+	}
+	n, err := s.Store.PreemptNode(r.Context(), r.PathValue("id"), req.Reason)
+	if err != nil {
+		return err
+	}
+	s.Log.Info("node preempted", "node_id", n.ID, "compute", n.Compute, "job", n.Job, "reason", req.Reason)
+	s.Notify() // its agent hears in its sync that its job stops
+	s.Kick()
+	writeJSON(w, http.StatusOK, api.Node{ID: n.ID, Address: n.Address, Port: n.Port, State: string(trainyard.NodePreempted), RunID: n.Job})
+	return nil
+}
