@@ -82,12 +82,20 @@ func ParseDistribution(v map[string]any) (Distribution, error) {
 			return d, err
 		}
 	}
+	if d.ProcessCountPerInstance > MaxProcessesPerNode {
+		return d, Errorf(Invalid, "distribution.process_count_per_instance %d: a node runs at most %d processes of a job; use one per GPU or core, and more nodes (resources.instance_count) for more",
+			d.ProcessCountPerInstance, MaxProcessesPerNode)
+	}
 	// Case C-08: an MPI job says how many processes each node runs; nothing guesses it.
 	if d.Type == DistributionMPI && d.ProcessCountPerInstance == 0 {
 		return d, Errorf(Invalid, "distribution.process_count_per_instance is required for an mpi job: the number of processes each node runs, usually its GPU count (1 on CPU nodes)")
 	}
 	return d, nil
 }
+
+// MaxProcessesPerNode bounds process_count_per_instance: the largest sizes have some hundred
+// cores; a thousand processes on one node is a typo.
+const MaxProcessesPerNode = 256
 
 // CheckNodes checks d against the nodes a job takes: a tensorflow job's workers and parameter
 // servers are its processes, one per node, so together they are its node count (worker_count

@@ -25,6 +25,8 @@ func TestParseDistribution(t *testing.T) {
 		{name: "no type", in: map[string]any{"process_count_per_instance": 1}, wantErr: `distribution.type "": must be`},
 		{name: "a key of another type", in: map[string]any{"type": "pytorch", "worker_count": 2},
 			wantErr: "distribution.worker_count: not a key of a pytorch distribution, which has type, process_count_per_instance"},
+		{name: "a typo's thousands of processes", in: map[string]any{"type": "mpi", "process_count_per_instance": 100000},
+			wantErr: "distribution.process_count_per_instance 100000: a node runs at most 256 processes"},
 		{name: "a fraction", in: map[string]any{"type": "pytorch", "process_count_per_instance": 1.5},
 			wantErr: "distribution.process_count_per_instance 1.5: must be a whole number, 1 or more"},
 		{name: "no parameter servers", in: map[string]any{"type": "tensorflow", "parameter_server_count": 0},

@@ -50,6 +50,7 @@ func (s *Server) attemptLog(ctx context.Context, j store.JobRow, attempt int) (i
 	if err != nil || attempt <= owner {
 		return base, err
 	}
+	delete(s.mpiLogs, j.ID) // what the last attempt's mpirun left unfinished is not this one's
 	if j.Ranked() {
 		if err := s.archiveRankLogs(j.ID, owner); err != nil {
 			return 0, err

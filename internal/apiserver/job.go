@@ -110,7 +110,7 @@ func (s *Server) admit(r *http.Request, j trainyard.Job, run *trainyard.ComputeT
 		return "", err
 	}
 	if c.Type.Attached() {
-		return "", trainyard.Errorf(trainyard.Invalid, "compute %q is an attached %s target: running jobs on type %s is not yet supported (its connector comes later); submit to an amlcompute or computeinstance target, or use --compute local",
+		return "", trainyard.Errorf(trainyard.Invalid, "compute %q is an attached %s target: running jobs on type %s is not yet supported (its connector comes later); submit to an amlcompute or computeinstance target, or run it on the server's own machine (job submit --compute local; in a job file, compute: local)",
 			c.Name, c.Type, c.Type)
 	}
 	switch c.State {

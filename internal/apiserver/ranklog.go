@@ -102,62 +102,94 @@ func (s *Server) flushRankLog(ctx context.Context, j store.JobRow, nodeID string
 		return err
 	}
 	if rest := unfinishedLine(s.nodeLogPath(j, r.Rank)); len(rest) > 0 {
-		return s.appendTagged(j, r.Rank, append(rest, '\n'))
+		if err := s.appendTagged(j, r.Rank, append(rest, '\n')); err != nil {
+			return err
+		}
+	}
+	// mpirun has ended: what its processes left without a newline goes out as it is.
+	if m := s.mpiLogs[j.ID]; m != nil && r.Rank == 0 {
+		delete(s.mpiLogs, j.ID)
+		return s.appendLines(j, 0, m.flush())
 	}
 	return nil
 }
 
 // appendTagged appends whole lines of node rank to the job's log, each tagged with its
-// process's rank. A line the launcher tagged "[process R] " is process R's, and also goes to
-// that process's own log.
+// process's rank; a process's line also goes to that process's own log, and what a launcher
+// says itself is tagged with its node. Call it with logMu held.
 func (s *Server) appendTagged(j store.JobRow, rank int, lines []byte) error {
-	var out bytes.Buffer
+	return s.appendLines(j, rank, s.processLines(j, rank, lines))
+}
+
+// processLines splits whole lines node rank sent into its processes' lines: trainyard's
+// launcher tags each "[process R] ", and mpirun, on rank 0, carries every process of an mpi
+// job (the other ranks' nodes only run its relay, whose words are the launcher's).
+func (s *Server) processLines(j store.JobRow, rank int, lines []byte) []procLine {
+	switch {
+	case j.Distribution.Type == trainyard.DistributionMPI && rank == 0:
+		m := s.mpiLogs[j.ID]
+		if m == nil {
+			m = &mpiSplit{}
+			s.mpiLogs[j.ID] = m
+		}
+		return m.feed(lines)
+	case !launched(j):
+		return wholeLines(lines, func(line []byte) procLine { return procLine{rank, line} })
+	case j.Distribution.Type == trainyard.DistributionMPI:
+		return wholeLines(lines, func(line []byte) procLine { return procLine{-1, line} })
+	}
+	return wholeLines(lines, func(line []byte) procLine {
+		if proc, text, ok := processLine(line); ok {
+			return procLine{proc, text}
+		}
+		return procLine{-1, line}
+	})
+}
+
+func wholeLines(lines []byte, each func(line []byte) procLine) []procLine {
+	var out []procLine
 	for len(lines) > 0 {
 		line := lines
 		if i := bytes.IndexByte(lines, '\n'); i >= 0 {
 			line = lines[:i+1]
 		}
 		lines = lines[len(line):]
-		proc, text := rank, line
+		out = append(out, each(line))
+	}
+	return out
+}
+
+// appendLines writes process lines of node rank to the job's log and, of a launched job, to
+// each process's own log.
+func (s *Server) appendLines(j store.JobRow, rank int, lines []procLine) error {
+	var out bytes.Buffer
+	for _, l := range lines {
+		if l.proc < 0 {
+			fmt.Fprintf(&out, "[node %d] %s", rank, l.text)
+			continue
+		}
 		if launched(j) {
-			var ok bool
-			if proc, text, ok = processLine(j.Distribution.Type, line); !ok {
-				fmt.Fprintf(&out, "[node %d] %s", rank, line) // the launcher's own words
-				continue
-			}
-			p := s.rankLogPath(j.ID, proc)
-			if _, err := appendLog(p, fileSize(p), text); err != nil {
+			p := s.rankLogPath(j.ID, l.proc)
+			if _, err := appendLog(p, fileSize(p), l.text); err != nil {
 				return err
 			}
 		}
-		fmt.Fprintf(&out, "[rank %d] %s", proc, text)
+		fmt.Fprintf(&out, "[rank %d] %s", l.proc, l.text)
 	}
 	merged := s.logPath(j.ID)
 	_, err := appendLog(merged, fileSize(merged), out.Bytes())
 	return err
 }
 
-// processLine splits a line its launcher tagged with its process's rank: trainyard's
-// launcher "[process R] TEXT", mpirun --tag-output "[1,R]<stdout>:TEXT" (or <stderr>).
-func processLine(launcher trainyard.DistributionType, line []byte) (rank int, text []byte, ok bool) {
-	open, sep := []byte("[process "), []byte("] ")
-	if launcher == trainyard.DistributionMPI {
-		open, sep = []byte("["), []byte(">:")
-	}
-	rest, found := bytes.CutPrefix(line, open)
+// processLine splits a line trainyard's launcher tagged "[process R] TEXT".
+func processLine(line []byte) (rank int, text []byte, ok bool) {
+	rest, found := bytes.CutPrefix(line, []byte("[process "))
 	if !found {
 		return 0, line, false
 	}
-	num, text, found := bytes.Cut(rest, sep)
+	num, text, found := bytes.Cut(rest, []byte("] "))
 	if !found {
 		return 0, line, false
-	}
-	if launcher == trainyard.DistributionMPI {
-		// "1,R]<stdout" or "1,R]<stderr": the job's number, then the rank.
-		_, num, found = bytes.Cut(num, []byte(","))
-		if num, _, found = bytes.Cut(num, []byte("]<")); !found {
-			return 0, line, false
-		}
 	}
 	rank, err := strconv.Atoi(string(num))
 	return rank, text, err == nil && rank >= 0

@@ -54,7 +54,7 @@ func (s *Server) jobCompute(r *http.Request, j trainyard.Job, run *trainyard.Com
 	}
 	c, err := s.Store.Compute(r.Context(), j.Workspace, j.Compute)
 	if trainyard.ErrorCode(err) == trainyard.NotFound {
-		return c, trainyard.Errorf(trainyard.NotFound, "compute %q not found in workspace %q; create it with: trainyard compute create --name %s --type amlcompute --max-instances 2, or use --compute local",
+		return c, trainyard.Errorf(trainyard.NotFound, "compute %q not found in workspace %q; create it with: trainyard compute create --name %s --type amlcompute --max-instances 2, or run it on the server's own machine (job submit --compute local; in a job file, compute: local)",
 			j.Compute, j.Workspace, j.Compute)
 	}
 	if err != nil {

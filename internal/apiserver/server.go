@@ -35,11 +35,14 @@ type Server struct {
 
 	changed *signal
 	logMu   sync.Mutex // orders the ranks' appends to a multi-node job's log
+	// mpiLogs holds, by job, the pieces of lines mpirun carried so far (under logMu).
+	mpiLogs map[int64]*mpiSplit
 }
 
 // Handler returns the HTTP handler of every route.
 func (s *Server) Handler() http.Handler {
 	s.changed = newSignal()
+	s.mpiLogs = map[int64]*mpiSplit{}
 	if s.Kick == nil {
 		s.Kick = func() {}
 	}

@@ -131,6 +131,10 @@ func printJob(w io.Writer, j api.Job) {
 		if r.ExitCode != nil {
 			exit = fmt.Sprintf(", exit %d", *r.ExitCode)
 		}
+		if p := j.ProcessesPerNode; p > 1 {
+			fmt.Fprintf(tw, "node rank %d (ranks %d-%d):\t%s (%s%s)\n", r.Rank, r.Rank*p, r.Rank*p+p-1, r.Node, r.State, exit)
+			continue
+		}
 		fmt.Fprintf(tw, "rank %d:\t%s (%s%s)\n", r.Rank, r.Node, r.State, exit)
 	}
 	if j.Attempt > 1 || len(j.Attempts) > 1 {

@@ -27,7 +27,7 @@ func Tag(rank int) string { return "[process " + strconv.Itoa(rank) + "] " }
 func Run(command string, procs, first int, out io.Writer) int {
 	var mu sync.Mutex // one line at a time
 	closed := false   // set once Run returns: out is no longer written
-	type result struct{ status int }
+	type result struct{ rank, status int }
 	results := make(chan result, procs)
 	cmds := make([]*exec.Cmd, procs)
 	var wg sync.WaitGroup
@@ -63,7 +63,7 @@ func Run(command string, procs, first int, out io.Writer) int {
 		}()
 		go func() {
 			err := cmd.Wait()
-			results <- result{exitStatus(err)}
+			results <- result{rank, exitStatus(err)}
 		}()
 	}
 	// The processes share the launcher's process group, so the driver's stop (SIGTERM, then
@@ -85,6 +85,9 @@ func Run(command string, procs, first int, out io.Writer) int {
 			left--
 			if res.status != 0 && status == 0 {
 				status = res.status
+				mu.Lock()
+				fmt.Fprintf(out, "trainyard: process %d exited with code %d; stopping this node's other processes\n", res.rank, res.status)
+				mu.Unlock()
 				stop() // a failed process ends its node's others
 			}
 		case <-signals:

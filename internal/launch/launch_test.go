@@ -24,7 +24,7 @@ func TestRun(t *testing.T) {
 		{name: "the first failure ends the others and is the status",
 			command: `if [ "$RANK" = 1 ]; then while [ ! -e "$READY" ]; do sleep 0.01; done; exit 3; fi; ` +
 				`trap 'echo stopped; exit 0' TERM; : > "$READY"; sleep 30 & wait`, procs: 2,
-			wantStatus: 3, wantLines: []string{"[process 0] stopped"}},
+			wantStatus: 3, wantLines: []string{"[process 0] stopped", "trainyard: process 1 exited with code 3; stopping this node's other processes"}},
 		{name: "a signal is 128+N", command: `kill -9 $$`, procs: 1, wantStatus: 137},
 	}
 	for _, tt := range tests {

@@ -231,6 +231,10 @@ func (s *DB) finishRank(tx *sql.Tx, j JobRow, r Rank, st trainyard.JobStatus, ex
 		what, _, _ := strings.Cut(emsg, "; see ")
 		emsg = fmt.Sprintf("mpirun, on rank 0 (node %s): %s, so a process of the job failed and the other ranks were stopped; see which in user_logs/std_log.txt (trainyard job stream --name %s)",
 			r.Node, what, j.Name)
+	} else if p := j.Distribution.Processes(); ecode == trainyard.ErrUserError && p > 1 {
+		what, _, _ := strings.Cut(emsg, "; see ")
+		emsg = fmt.Sprintf("node rank %d (node %s), which runs ranks %d to %d: %s, so the job's other ranks were stopped; its launcher's line in user_logs/std_log.txt names the process (trainyard job stream --name %s)",
+			r.Rank, r.Node, r.Rank*p, r.Rank*p+p-1, what, j.Name)
 	} else if ecode == trainyard.ErrUserError {
 		what, _, _ := strings.Cut(emsg, "; see ")
 		emsg = fmt.Sprintf("rank %d (node %s): %s, so the job's other ranks were stopped; see user_logs/std_log_process_%d.txt (trainyard job stream --name %s)",

@@ -142,10 +142,15 @@ func TestGangEnds(t *testing.T) {
 		name string
 		// reports, in order: node and outcome
 		reports    []gangReport
+		procs      int // processes per node; 0 is 1
 		wantStatus trainyard.JobStatus
 		wantCode   string
 		wantMsg    string
 	}{
+		{name: "a node of two processes fails: the message names its ranks and the launcher's line", procs: 2,
+			reports:    []gangReport{{"n-1", Outcome{ExitCode: exitCode(3)}}},
+			wantStatus: trainyard.JobFailed, wantCode: trainyard.ErrUserError,
+			wantMsg: "node rank 1 (node n-1), which runs ranks 2 to 3: the command exited with a non-zero code, so the job's other ranks were stopped; its launcher's line in user_logs/std_log.txt names the process"},
 		{name: "every rank exits 0", reports: []gangReport{{"n-2", Outcome{ExitCode: exitCode(0)}}, {"n-1", Outcome{ExitCode: exitCode(0)}}},
 			wantStatus: trainyard.JobCompleted},
 		{name: "a rank fails: the job fails at once, naming it", reports: []gangReport{{"n-1", Outcome{ExitCode: exitCode(3)}}},
@@ -162,7 +167,7 @@ func TestGangEnds(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			db := mustOpen(t)
 			ctx := t.Context()
-			j := placedGang(t, db, "ddp", "n-2", "n-1")
+			j := placedGangOf(t, db, "ddp", trainyard.Distribution{Type: trainyard.DistributionPyTorch, ProcessCountPerInstance: tt.procs}, "n-2", "n-1")
 			for _, n := range []string{"n-2", "n-1"} {
 				if err := db.SetJobRunning(ctx, n, j.ID, 1, trainyard.JobRunning); err != nil {
 					t.Fatal(err)
