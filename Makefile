@@ -6,7 +6,7 @@ BIN := bin/trainyard
 TRAINYARD_CORPUS ?= $(firstword $(wildcard $(CURDIR)/../shared/corpus /work/shared/corpus))
 export TRAINYARD_CORPUS
 
-.PHONY: build demo images test test-go test-e2e test-python vet clean
+.PHONY: build demo images test test-go test-e2e test-python vet soak clean
 
 # Static, so that docker-provider nodes can run the server's own binary in any image.
 build:
@@ -36,6 +36,14 @@ test-go:
 
 test-e2e:
 	$(GO) test -count=1 -timeout 15m ./e2e/
+
+# The chaos test of make test, longer: 1,000 jobs while the server and node agents are killed.
+# It prints lost=0 duplicated=0 with the counts.
+SOAK_JOBS ?= 1000
+soak:
+	@mkdir -p bin
+	TRAINYARD_CHAOS_JOBS=$(SOAK_JOBS) $(GO) test -count=1 -timeout 3h -run 'TestChaos$$' -v ./e2e/ > bin/soak.log 2>&1; \
+		status=$$?; grep -E '^lost=|chaos_test.go|^(--- |ok|FAIL)' bin/soak.log; exit $$status
 
 test-python:
 	cd python && python3 -m unittest -v test_trainyard_run 2>&1

@@ -101,6 +101,7 @@ func newJobSubmitCmd(g *globals) *cobra.Command {
 	var compute, code, timeout, environment string
 	var envs []string
 	var stream bool
+	var maxRetries int
 	cmd := &cobra.Command{
 		Use:   "submit [flags] -- COMMAND [ARG...]",
 		Short: "Submit a command as a job, without a YAML file",
@@ -131,6 +132,9 @@ func newJobSubmitCmd(g *globals) *cobra.Command {
 			if environment != "" {
 				spec.Environment = environment
 			}
+			if cmd.Flags().Changed("max-retries") {
+				spec.MaxRetries = &maxRetries
+			}
 			wd, _ := os.Getwd()
 			if spec.ExperimentName == "" {
 				spec.ExperimentName = filepath.Base(wd)
@@ -146,6 +150,8 @@ func newJobSubmitCmd(g *globals) *cobra.Command {
 	f.StringVar(&spec.ExperimentName, "experiment-name", "", "experiment (default: the current folder's name)")
 	f.StringArrayVarP(&envs, "env", "e", nil, "environment variable KEY=VALUE")
 	f.StringVar(&timeout, "timeout", "", "stop the job after this many seconds (or ISO-8601 like PT1H)")
+	f.IntVar(&maxRetries, "max-retries", 3, "run the job again up to this many times after its node is preempted or lost (0: never)")
+	f.BoolVar(&spec.RetryOnFailure, "retry-on-failure", false, "also run it again after its command fails")
 	f.BoolVarP(&stream, "stream", "s", false, "follow the job's logs until it ends")
 	return cmd
 }
