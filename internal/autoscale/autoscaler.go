@@ -41,6 +41,9 @@ type State interface {
 	SetWaitReason(ctx context.Context, workspace, compute, reason string) error
 	// AddEvent appends to the target's event list: scaling decisions, node lifecycle, errors.
 	AddEvent(ctx context.Context, workspace, compute, kind, message string) error
+	// ReclaimNode preempts a node of a low-priority target: its job stops and runs again
+	// elsewhere, and the node is released.
+	ReclaimNode(ctx context.Context, id, reason string) error
 	// RetireRunBased starts deleting a run-based target whose job has ended (failing that job
 	// first if the target failed to provision) and reports whether it did.
 	RetireRunBased(ctx context.Context, workspace, name string) (bool, error)
@@ -50,6 +53,9 @@ type State interface {
 type Location struct {
 	Provider provider.Provider
 	Sizes    []trainyard.VMSize
+	// CapacityCores is how many cores the location has for the nodes of every target; 0 has
+	// no bound. A dedicated target that finds it full preempts low-priority nodes.
+	CapacityCores int
 }
 
 // LocalLocation is the location of a target whose Location is empty.
@@ -110,6 +116,10 @@ type Autoscaler struct {
 	heartbeat time.Duration
 	log       *slog.Logger
 	kick      chan struct{} // capacity 1: many kicks collapse into one
+
+	// room holds, by location and target, the cores dedicated targets are waiting for in a
+	// full location, which low-priority targets leave to them.
+	room roomBook
 
 	// Used by the Run goroutine only.
 	targets    map[string]*target // by "workspace/compute"
@@ -204,7 +214,7 @@ func (a *Autoscaler) reconcileAll(ctx context.Context) {
 	a.computeErr.recover(a.log, "list computes")
 	seen := make(map[string]bool, len(computes))
 	for _, t := range computes {
-		if t.Type != "" && t.Type != trainyard.TypeAmlCompute && t.Type != trainyard.TypeComputeInstance {
+		if !managed(t) {
 			continue // attached targets have no nodes of ours
 		}
 		key := t.Workspace + "/" + t.Name
@@ -391,6 +401,10 @@ func (a *Autoscaler) pass(ctx context.Context, log *slog.Logger, ts *target, t t
 			log.Info("launch held by quota", "wanted", toLaunch, "fit", room)
 			toLaunch, quotaWait = room, reason
 		}
+	}
+	if fit, reason := a.capacity(ctx, log, t, loc, toLaunch); fit < toLaunch {
+		log.Info("launch held by the location's capacity", "wanted", toLaunch, "fit", fit, "reason", reason)
+		toLaunch, quotaWait = fit, reason
 	}
 	launched := a.launchAll(ctx, log, ts, t, loc, toLaunch, now)
 

@@ -101,6 +101,11 @@ func (s *fakeState) ReleaseNode(ctx context.Context, id string) (bool, error) {
 	case trainyard.NodeIdle, trainyard.NodeUnusable, trainyard.NodePreparing:
 		n.State = trainyard.NodeLeaving
 		return true, nil
+	case trainyard.NodePreempted:
+		if n.Job == "" {
+			n.State = trainyard.NodeLeaving
+			return true, nil
+		}
 	}
 	return false, nil
 }
@@ -122,6 +127,17 @@ func (s *fakeState) MarkNodeLost(ctx context.Context, id, reason string) error {
 	}
 	n.State, n.Job = trainyard.NodeUnusable, ""
 	s.alive[id] = false
+	return nil
+}
+
+func (s *fakeState) ReclaimNode(ctx context.Context, id, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[id]
+	if !ok {
+		return fmt.Errorf("node %s not found", id)
+	}
+	n.State, n.PreemptedAt = trainyard.NodePreempted, time.Now()
 	return nil
 }
 

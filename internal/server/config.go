@@ -42,6 +42,9 @@ type Location struct {
 	Quotas   QuotasConfig `json:"quotas"`
 	// NodeImage is the image of the docker provider's node containers; default DefaultNodeImage.
 	NodeImage string `json:"node_image"`
+	// CapacityCores is how many cores the location has for nodes, of every cluster together
+	// (0: no bound); dedicated clusters take it from low-priority ones by preempting them.
+	CapacityCores int `json:"capacity_cores"`
 }
 
 // DefaultNodeImage is the node image `make images` builds: Debian with bash and python3.

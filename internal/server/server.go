@@ -158,7 +158,7 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 		default:
 			return fmt.Errorf("location %s: provider %q is not built into this server", l.Name, l.Provider)
 		}
-		locations[l.Name] = autoscale.Location{Provider: p, Sizes: sizes[l.Name]}
+		locations[l.Name] = autoscale.Location{Provider: p, Sizes: sizes[l.Name], CapacityCores: l.CapacityCores}
 	}
 	limits := map[string]quota.Limits{}
 	for _, l := range cfg.Locations {

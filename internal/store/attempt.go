@@ -222,3 +222,9 @@ func (s *DB) NodeHolds(ctx context.Context, nodeID string, jobID int64) (bool, e
 	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM nodes WHERE id = ? AND job_id = ?`, nodeID, jobID).Scan(&n)
 	return n > 0, err
 }
+
+// ReclaimNode preempts a low-priority node for the capacity its location needs elsewhere.
+func (s *DB) ReclaimNode(ctx context.Context, id, reason string) error {
+	_, err := s.PreemptNode(ctx, id, reason)
+	return err
+}
