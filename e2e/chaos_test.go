@@ -29,7 +29,7 @@ func TestChaos(t *testing.T) {
 	jobs := envInt(t, "TRAINYARD_CHAOS_JOBS", 30)
 	seed := envInt(t, "TRAINYARD_CHAOS_SEED", 3)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))
-	c := newChaos(t)
+	c := newChaos(t, "127.0.0.1", "", nil)
 	c.cli("compute", "create", "--name", "chaos", "--type", "amlcompute", "--size", "STANDARD_D2_V2",
 		"--min-instances", "0", "--max-instances", "3", "--idle-time-before-scale-down", "60")
 
@@ -107,28 +107,45 @@ type chaos struct {
 	t         *testing.T
 	data      string // the server's data dir
 	ledgerDir string // where jobs, run as nobody, write their ledger
-	addr      string
+	addr      string // host:port the server listens on
+	url       string // where the CLI reaches it
+	args      []string
+	cluster   string // the test's cluster, deleted at the end
 	server    *exec.Cmd
 	exited    chan struct{}
 }
 
-func newChaos(t *testing.T) *chaos {
+// newChaos starts a server on a free port of host (zone, if set, is the interface of an IPv6
+// link-local host), with args, after calling before (if set) with the address; it deletes its
+// cluster and nodes at the end.
+func newChaos(t *testing.T, host, zone string, before func(c *chaos), args ...string) *chaos {
 	ledger, err := os.MkdirTemp("", "trainyard-chaos-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.Chmod(ledger, 0o777) // the jobs' account writes here
 	t.Cleanup(func() { os.RemoveAll(ledger) })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ip := host
+	if zone != "" {
+		ip += "%" + zone
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
+	addr := net.JoinHostPort(ip, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	ln.Close()
-	c := &chaos{t: t, data: t.TempDir(), ledgerDir: ledger, addr: addr}
+	u := "http://" + addr
+	if zone != "" {
+		u = "http://" + strings.Replace(addr, "%", "%25", 1)
+	}
+	c := &chaos{t: t, data: t.TempDir(), ledgerDir: ledger, addr: addr, url: u, args: args, cluster: "chaos"}
+	if before != nil {
+		before(c)
+	}
 	c.startServer()
 	t.Cleanup(func() {
-		c.cli("compute", "delete", "--name", "chaos", "--yes")
+		c.run("compute", "delete", "--name", c.cluster, "--yes") // its nodes go with it
 		time.Sleep(time.Second)
 		c.killServer()
 		killNodes(c.data)
@@ -143,7 +160,7 @@ func (c *chaos) startServer() {
 		c.t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(filepath.Join(binDir, "trainyard"), "server", "--data-dir", c.data, "--listen", c.addr)
+	cmd := exec.Command(filepath.Join(binDir, "trainyard"), append([]string{"server", "--data-dir", c.data, "--listen", c.addr}, c.args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -157,7 +174,7 @@ func (c *chaos) startServer() {
 			return
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("the server did not come up on %s", c.addr)
+			c.t.Fatalf("the server did not come up on %s", c.url)
 		}
 	}
 }
@@ -251,7 +268,7 @@ func killNodes(data string) {
 
 func (c *chaos) run(args ...string) (string, error) {
 	cmd := exec.Command(filepath.Join(binDir, "trainyard"), args...)
-	cmd.Env = append(os.Environ(), "TRAINYARD_DATA_DIR="+c.data, "TRAINYARD_SERVER=http://"+c.addr)
+	cmd.Env = append(os.Environ(), "TRAINYARD_DATA_DIR="+c.data, "TRAINYARD_SERVER="+c.url)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need and the machine lacks, from Debian's packages: Python, a Docker
 # engine (a fresh machine has only the CLI), debootstrap, which makes the base image, PyTorch,
-# Open MPI and mpi4py.
+# Open MPI, mpi4py and iproute2.
 set -euo pipefail
 need=()
 command -v python3 >/dev/null || need+=(python3)
@@ -13,6 +13,8 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 # Open MPI and mpi4py for the mpi tests.
 command -v mpirun >/dev/null || need+=(openmpi-bin)
 /usr/bin/python3 -c 'import mpi4py' 2>/dev/null || need+=(python3-mpi4py)
+# ip, for the network namespace that cuts a node off in the tests.
+command -v ip >/dev/null || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then echo "missing: ${need[*]}; install them (as root: apt-get install -y ${need[*]})"; exit 1; fi
 	apt-get update -q

@@ -80,6 +80,7 @@ same machine finds the server and the token by itself.`,
 	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&cfg.RunJobsAs, "run-jobs-as", "", "the account jobs run as on local nodes (default: nobody when the server runs as root)")
+	f.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", cfg.HeartbeatTimeout, "how long a node may be silent before it is lost and its jobs run again elsewhere")
 	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", cfg.CheckpointInterval, "how often nodes send a job's $TRAINYARD_CHECKPOINT_DIR to the server while it changes")
 	f.StringVar(&config, "config", "", "a YAML file with listen, data_dir and locations (their providers, VM sizes and quotas)")
 	return cmd
@@ -208,8 +209,9 @@ func newMPIWorkerCmd() *cobra.Command {
 				return fmt.Errorf("mpi-worker: become the reaper of the job's daemons: %w", err)
 			}
 			dir, _ := os.Getwd()
-			// Less than the agent's grace, so the relay is done before it is killed.
-			return mpirelay.Serve(cmd.Context(), ln, os.Getenv("TRAINYARD_MPI_SECRET"), dir, 5*time.Second)
+			// As long as mpirun gives its processes (8 s), and less than the agent's grace
+			// (10 s), so the relay is done before it is killed.
+			return mpirelay.Serve(cmd.Context(), ln, os.Getenv("TRAINYARD_MPI_SECRET"), dir, 8*time.Second)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "", "the address to listen on")

@@ -52,6 +52,9 @@ func TestMPISplit(t *testing.T) {
 		{"a line left without its newline comes at flush", []string{"[1,1]<stdout>:last words[1,0]<stdout>:done\n"},
 			[]string{"0 done", "1 last words"}},
 		{"a large rank", []string{"[1,123]<stdout>:hi\n"}, []string{"123 hi"}},
+		{"a process's stdout piece and its stderr line stay apart",
+			[]string{"[1,2]<stdout>:out=0 part1 [1,2]<stderr>:err=0 whole\n", "[1,2]<stdout>:part2 END\n"},
+			[]string{"2 err=0 whole", "2 out=0 part1 part2 END"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -56,6 +56,8 @@ type Location struct {
 	// CapacityCores is how many cores the location has for the nodes of every target; 0 has
 	// no bound. A dedicated target that finds it full preempts low-priority nodes.
 	CapacityCores int
+	// ServerURL is where the location's nodes reach the server, when not at Config.ServerURL.
+	ServerURL string
 }
 
 // LocalLocation is the location of a target whose Location is empty.

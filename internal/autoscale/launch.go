@@ -1,6 +1,7 @@
 package autoscale
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -52,7 +53,7 @@ func (a *Autoscaler) launch(ctx context.Context, t trainyard.ComputeTarget, loc 
 	if !ok {
 		return "", fmt.Errorf("launch a node: size %q is not in the catalog of location %q", t.Size, locationName(t))
 	}
-	url := a.serverURL()
+	url := cmp.Or(loc.ServerURL, a.serverURL())
 	if url == "" {
 		return "", errors.New("launch a node: the server URL is not known yet")
 	}

@@ -79,18 +79,22 @@ func Run(command string, procs, first int, out io.Writer) int {
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(signals)
 	status := 0
+	stopped := false // the node was told to stop: its processes' ends are no failures
 	for left := procs; left > 0; {
 		select {
 		case res := <-results:
 			left--
 			if res.status != 0 && status == 0 {
 				status = res.status
-				mu.Lock()
-				fmt.Fprintf(out, "trainyard: process %d exited with code %d; stopping this node's other processes\n", res.rank, res.status)
-				mu.Unlock()
+				if !stopped {
+					mu.Lock()
+					fmt.Fprintf(out, "trainyard: process %d exited with code %d; stopping this node's other processes\n", res.rank, res.status)
+					mu.Unlock()
+				}
 				stop() // a failed process ends its node's others
 			}
 		case <-signals:
+			stopped = true
 			stop()
 		}
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 
@@ -45,6 +46,10 @@ type Location struct {
 	// CapacityCores is how many cores the location has for nodes, of every cluster together
 	// (0: no bound); dedicated clusters take it from low-priority ones by preempting them.
 	CapacityCores int `json:"capacity_cores"`
+	// Netns runs the local provider's node agents in that network namespace (it must exist),
+	// and ServerURL is where they reach the server from there; both for provider local.
+	Netns     string `json:"netns"`
+	ServerURL string `json:"server_url"`
 }
 
 // DefaultNodeImage is the node image `make images` builds: Debian with bash and python3.
@@ -122,6 +127,18 @@ func (f File) Validate() error {
 		seen[l.Name] = true
 		if l.NodeImage != "" && l.Provider != "docker" {
 			return bad(at+".node_image", "applies to provider docker only; remove it or set provider: docker")
+		}
+		if l.Netns != "" && l.Provider != "local" {
+			return bad(at+".netns", "applies to provider local only; remove it or set provider: local")
+		}
+		if l.Netns != "" && (strings.ContainsAny(l.Netns, "/ ") || strings.HasPrefix(l.Netns, ".")) {
+			return bad(at+".netns", "%q: the name of a network namespace (ip netns list)", l.Netns)
+		}
+		if u, err := url.Parse(l.ServerURL); l.ServerURL != "" && (err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "") {
+			return bad(at+".server_url", "%q: the http:// or https:// URL the location's nodes reach this server at", l.ServerURL)
+		}
+		if l.CapacityCores < 0 {
+			return bad(at+".capacity_cores", "%d: must be 0 (no bound) or more", l.CapacityCores)
 		}
 		sizes := map[string]bool{}
 		for j, s := range l.Sizes {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"strings"
 	"testing"
 )
@@ -58,5 +59,24 @@ func TestParseConfigErrors(t *testing.T) {
 				t.Errorf("ParseConfig() = %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// The URL the server gives its CLI and nodes keeps an IPv6 link-local host's zone, which
+// the listener's own address drops.
+func TestServerURL(t *testing.T) {
+	tests := []struct {
+		listen string
+		addr   net.TCPAddr
+		want   string
+	}{
+		{"127.0.0.1:0", net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7878}, "http://127.0.0.1:7878"},
+		{"[::1]:7878", net.TCPAddr{IP: net.IPv6loopback, Port: 7878}, "http://[::1]:7878"},
+		{"[fe80::a%tyva]:0", net.TCPAddr{IP: net.ParseIP("fe80::a"), Port: 40000}, "http://[fe80::a%25tyva]:40000"},
+	}
+	for _, tt := range tests {
+		if got := serverURL(tt.listen, &tt.addr); got != tt.want {
+			t.Errorf("serverURL(%q, %v) = %q, want %q", tt.listen, tt.addr, got, tt.want)
+		}
 	}
 }

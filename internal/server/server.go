@@ -110,7 +110,7 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another trainyard server running? pick another address with --listen)", cfg.Listen, err)
 	}
-	url := "http://" + ln.Addr().String()
+	url := serverURL(cfg.Listen, ln.Addr())
 	info, _ := json.Marshal(api.ServerInfo{URL: url, PID: os.Getpid()})
 	if err := os.WriteFile(filepath.Join(cfg.DataDir, api.ServerInfoFile), info, 0o600); err != nil {
 		return err
@@ -147,8 +147,12 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 		var p provider.Provider
 		switch l.Provider {
 		case "local":
-			p = &local.Provider{Dir: filepath.Join(cfg.DataDir, "nodes"), Binary: bin, JobsRoot: jobsRoot,
+			lp := &local.Provider{Dir: filepath.Join(cfg.DataDir, "nodes"), Binary: bin, JobsRoot: jobsRoot,
 				Args: []string{"agent", "--run-as", runAsName(jobUser)}, Log: log}
+			if l.Netns != "" { // ip execs the agent in the namespace, under the same process ID
+				lp.Binary, lp.Args = "ip", append([]string{"netns", "exec", l.Netns, bin}, lp.Args...)
+			}
+			p = lp
 		case "docker":
 			if docker == nil {
 				return fmt.Errorf("location %s: provider docker needs a Docker engine, and none answers: start dockerd (as root: scripts/dockerd.sh), or set DOCKER_HOST", l.Name)
@@ -158,7 +162,7 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 		default:
 			return fmt.Errorf("location %s: provider %q is not built into this server", l.Name, l.Provider)
 		}
-		locations[l.Name] = autoscale.Location{Provider: p, Sizes: sizes[l.Name], CapacityCores: l.CapacityCores}
+		locations[l.Name] = autoscale.Location{Provider: p, Sizes: sizes[l.Name], CapacityCores: l.CapacityCores, ServerURL: l.ServerURL}
 	}
 	limits := map[string]quota.Limits{}
 	for _, l := range cfg.Locations {
@@ -315,4 +319,15 @@ func WriteHelper(dir string) (string, error) {
 		return "", err
 	}
 	return dir, os.WriteFile(filepath.Join(dir, "trainyard_run.py"), python.RunHelper, 0o644)
+}
+
+// serverURL is the URL of the server listening at addr, asked for as listen: an IPv6
+// link-local host keeps its zone (the interface), which the listener's address drops.
+func serverURL(listen string, addr net.Addr) string {
+	host, _, err := net.SplitHostPort(listen)
+	tcp, ok := addr.(*net.TCPAddr)
+	if err != nil || !ok || !strings.Contains(host, "%") {
+		return "http://" + addr.String()
+	}
+	return "http://" + strings.Replace(net.JoinHostPort(host, strconv.Itoa(tcp.Port)), "%", "%25", 1)
 }
