@@ -76,7 +76,15 @@ func (d *Driver) Start(ctx context.Context, spec driver.TaskSpec) (driver.Task, 
 	}
 	defer log.Close() // the wrapper holds its own copy
 	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
+	gate, open, err := os.Pipe() // the wrapper starts the command once told "go" here
+	if err != nil {
+		return nil, fmt.Errorf("process: start %s: %w", spec.ID, err)
+	}
+	defer open.Close()
+	cmd.ExtraFiles = []*os.File{gate}
+	err = cmd.Start()
+	gate.Close()
+	if err != nil {
 		return nil, fmt.Errorf("process: start %s: %w", spec.ID, err)
 	}
 
@@ -84,6 +92,9 @@ func (d *Driver) Start(ctx context.Context, spec driver.TaskSpec) (driver.Task, 
 	st, err := readProcStat(pid) // we have not reaped it, so it is in /proc even if it exited
 	if err == nil {
 		err = writePidFile(stateDir, pid, st.start)
+	}
+	if err == nil {
+		_, err = open.Write([]byte("go\n"))
 	}
 	if err != nil {
 		// A task that Reattach cannot find must not be left running.

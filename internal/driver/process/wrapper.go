@@ -19,7 +19,14 @@ import (
 // which is what we want: Stop signals the whole group, so the command already has it. The
 // wrapper's own stderr is /dev/null while it waits, so bash's "Killed" report is not written to
 // the task's log. The status is written with signals ignored, and mv inherits that.
+//
+// It first waits for "go" on fd 3, which Start writes once the wrapper's pid is recorded: an
+// agent killed in between closes the pipe, and the command never runs, where it would have run
+// unseen by anyone who stops the node's tasks by their recorded pids.
 const wrapperScript = `set +o posix +eu
+IFS= read -r go <&3
+exec 3<&-
+[ "$go" = go ] || exit 125
 trap : TERM INT HUP
 exec 3>&2 2>/dev/null
 "$BASH" -c "$2" 2>&3 3>&-
