@@ -26,6 +26,9 @@ type SyncResponse struct {
 	Stop []int64 `json:"stop,omitempty"`
 	// IntervalMS is how long the agent waits before its next sync.
 	IntervalMS int `json:"interval_ms"`
+	// HeartbeatTimeoutMS is how long the server lets a node be silent before it declares it
+	// lost, deletes it and runs its jobs again elsewhere.
+	HeartbeatTimeoutMS int64 `json:"heartbeat_timeout_ms,omitempty"`
 }
 
 // Assignment is a job for the agent to run.

@@ -104,6 +104,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.wg.Wait()
 	var b backoff
 	lastContact := time.Now()
+	var lostAfter time.Duration // the server's heartbeat timeout, as it last said
+	warned := false
 	for {
 		running := a.runningIDs()
 		resp, err := a.client.Sync(ctx, api.SyncRequest{Running: running, WaitMS: 10000})
@@ -119,11 +121,17 @@ func (a *Agent) Run(ctx context.Context) error {
 		case err != nil:
 			d := b.next()
 			a.log.Warn("sync failed; retrying", "err", err, "in", d)
+			if lostAfter > 0 && len(running) > 0 && time.Since(lastContact) > lostAfter && !warned {
+				warned = true
+				a.log.Warn("out of contact for longer than the server's heartbeat timeout: unless the server itself was down, it has declared this node lost and runs its jobs again elsewhere, and will refuse this node's reports on them",
+					"since", lastContact, "heartbeat_timeout", lostAfter)
+			}
 			sleep(ctx, d)
 			continue
 		}
 		b.reset()
-		lastContact = time.Now()
+		lastContact, warned = time.Now(), false
+		lostAfter = time.Duration(resp.HeartbeatTimeoutMS) * time.Millisecond
 		fresh := false
 		for _, id := range resp.Stop {
 			fresh = a.stop(id) || fresh

@@ -78,7 +78,7 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) syncOnce(r *http.Request, nodeID string, running []int64) (api.SyncResponse, error) {
 	ctx := r.Context()
-	resp := api.SyncResponse{IntervalMS: syncInterval}
+	resp := api.SyncResponse{IntervalMS: syncInterval, HeartbeatTimeoutMS: s.HeartbeatTimeout.Milliseconds()}
 	stop, err := s.Store.CancelRequested(ctx, nodeID)
 	if err != nil {
 		return resp, err

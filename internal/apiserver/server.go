@@ -31,7 +31,9 @@ type Server struct {
 	// CheckpointInterval is how often nodes send a job's checkpoint folder while it changes;
 	// zero leaves it to the agents' default.
 	CheckpointInterval time.Duration
-	Log                *slog.Logger
+	// HeartbeatTimeout is the silence after which a node is lost; agents are told it.
+	HeartbeatTimeout time.Duration
+	Log              *slog.Logger
 
 	changed *signal
 	logMu   sync.Mutex // orders the ranks' appends to a multi-node job's log
