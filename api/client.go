@@ -249,9 +249,18 @@ func (c *Client) Logs(ctx context.Context, workspace, name string, offset int64,
 // RankLogs reads one rank's own log of a multi-node job, as Logs reads the whole; rank -1 is
 // the whole.
 func (c *Client) RankLogs(ctx context.Context, workspace, name string, rank int, offset int64, wait time.Duration) (LogChunk, error) {
+	return c.AttemptLogs(ctx, workspace, name, 0, rank, offset, wait)
+}
+
+// AttemptLogs reads the log of one attempt of a job (from 1; 0 is the whole log across
+// attempts), of one rank (-1: every rank), as Logs reads the whole.
+func (c *Client) AttemptLogs(ctx context.Context, workspace, name string, attempt, rank int, offset int64, wait time.Duration) (LogChunk, error) {
 	path := fmt.Sprintf("%s/jobs/%s/logs?offset=%d&wait_ms=%d", ws(workspace), url.PathEscape(name), offset, wait.Milliseconds())
 	if rank >= 0 {
 		path += fmt.Sprintf("&rank=%d", rank)
+	}
+	if attempt > 0 {
+		path += fmt.Sprintf("&attempt=%d", attempt)
 	}
 	resp, err := c.send(ctx, "GET", path, nil)
 	if err != nil {

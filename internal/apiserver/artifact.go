@@ -108,6 +108,13 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 			return trainyard.Errorf(trainyard.Invalid, "rank %q: want a rank of the job, 0 or more", v)
 		}
 	}
+	// ?attempt=N reads one attempt's log.
+	attempt := 0
+	if v := r.URL.Query().Get("attempt"); v != "" {
+		if attempt, err = strconv.Atoi(v); err != nil || attempt < 1 {
+			return trainyard.Errorf(trainyard.Invalid, "attempt %q: want an attempt of the job, 1 or more", v)
+		}
+	}
 	waitMS, _ := strconv.Atoi(r.URL.Query().Get("wait_ms"))
 	deadline := time.Now().Add(min(time.Duration(waitMS)*time.Millisecond, 30*time.Second))
 	for {
@@ -126,6 +133,10 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 		}
 		var data []byte
 		switch {
+		case attempt > j.Attempt:
+			return trainyard.Errorf(trainyard.NotFound, "job %s has no attempt %d: it is at attempt %d", j.Name, attempt, j.Attempt)
+		case attempt > 0:
+			data, err = s.readAttemptLog(r.Context(), j, attempt, rank, offset)
 		case rank < 0:
 			data, err = s.readJobLog(j, offset)
 		case rank >= j.InstanceCount*j.Distribution.Processes() || !j.Ranked():

@@ -51,6 +51,9 @@ func (s *Server) attemptLog(ctx context.Context, j store.JobRow, attempt int) (i
 		return base, err
 	}
 	delete(s.mpiLogs, j.ID) // what the last attempt's mpirun left unfinished is not this one's
+	if err := s.archiveAttemptLog(j.ID, owner, base); err != nil {
+		return 0, err
+	}
 	if j.Ranked() {
 		if err := s.archiveRankLogs(j.ID, owner); err != nil {
 			return 0, err
@@ -81,6 +84,28 @@ func (s *Server) attemptLog(ctx context.Context, j store.JobRow, attempt int) (i
 		return 0, err
 	}
 	return size, s.Store.SetLogStart(ctx, j.ID, attempt, size)
+}
+
+// archiveAttemptLog copies attempt's part of the job's log, from base on, to
+// user_logs/attempt_N/std_log.txt: each attempt's log on its own, beside the whole.
+func (s *Server) archiveAttemptLog(id int64, attempt int, base int64) error {
+	src, err := os.Open(s.logPath(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dir := filepath.Join(s.jobDir(id), "user_logs", fmt.Sprintf("attempt_%d", attempt))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if _, err := src.Seek(base, io.SeekStart); err != nil {
+		return err
+	}
+	_, _, err = writeDurably(filepath.Join(dir, "std_log.txt"), src, 1<<40)
+	return err
 }
 
 // archiveRankLogs moves the per-rank and per-process logs of attempt to user_logs/attempt_N/:
@@ -199,4 +224,26 @@ func (s *Server) preemptNode(w http.ResponseWriter, r *http.Request) error {
 	s.Kick()
 	writeJSON(w, http.StatusOK, api.Node{ID: n.ID, Address: n.Address, Port: n.Port, State: string(trainyard.NodePreempted), RunID: n.Job})
 	return nil
+}
+
+// readAttemptLog reads, from offset, attempt's own log of job j (of rank, or the whole when
+// rank < 0): an attempt that ended has its copy in user_logs/attempt_N/; the running one's is
+// the job's log from where it starts.
+func (s *Server) readAttemptLog(ctx context.Context, j store.JobRow, attempt, rank int, offset int64) ([]byte, error) {
+	owner, base, err := s.Store.LogStart(ctx, j.ID)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(s.jobDir(j.ID), "user_logs", fmt.Sprintf("attempt_%d", attempt))
+	switch {
+	case attempt < owner && rank < 0:
+		return readAt(filepath.Join(dir, "std_log.txt"), offset, maxLogRead)
+	case attempt < owner:
+		return readAt(filepath.Join(dir, fmt.Sprintf("std_log_process_%d.txt", rank)), offset, maxLogRead)
+	case attempt > owner:
+		return nil, nil // it has written nothing yet
+	case rank < 0:
+		return readAt(s.logPath(j.ID), base+offset, maxLogRead)
+	}
+	return readAt(s.rankLogPath(j.ID, rank), offset, maxLogRead)
 }

@@ -303,7 +303,8 @@ func newJobDownloadCmd(g *globals) *cobra.Command {
 		Use:   "download",
 		Short: "Download a job's outputs and logs",
 		Long: "Download a job's outputs to PATH/NAME/outputs/ and its log to PATH/NAME/user_logs/std_log.txt; " +
-			"of a multi-node job, also each rank's own log, user_logs/std_log_process_N.txt.",
+			"of a multi-node job, also each rank's own log, user_logs/std_log_process_N.txt; of a job that ran more than once, " +
+			"each attempt's own log, user_logs/attempt_N/std_log.txt.",
 		Example: "  trainyard job download --name keen_otter_4fa1c2 --download-path ./results",
 		Args:    cobra.NoArgs,
 		RunE: g.named(&name, func(ctx context.Context, c *api.Client, name string) error {
@@ -316,14 +317,20 @@ func newJobDownloadCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			files := map[int]string{-1: "std_log.txt"}
+			type logFile struct{ attempt, rank int }
+			files := map[logFile]string{{0, -1}: "std_log.txt"}
 			for r := range len(j.Ranks) * max(1, j.ProcessesPerNode) {
-				files[r] = fmt.Sprintf("std_log_process_%d.txt", r)
+				files[logFile{0, r}] = fmt.Sprintf("std_log_process_%d.txt", r)
 			}
-			for rank, file := range files {
+			if len(j.Attempts) > 1 { // each attempt's own log too
+				for _, a := range j.Attempts {
+					files[logFile{a.Attempt, -1}] = filepath.Join(fmt.Sprintf("attempt_%d", a.Attempt), "std_log.txt")
+				}
+			}
+			for f, file := range files {
 				var log []byte
 				for {
-					chunk, err := c.RankLogs(ctx, g.ws(), name, rank, int64(len(log)), 0)
+					chunk, err := c.AttemptLogs(ctx, g.ws(), name, f.attempt, f.rank, int64(len(log)), 0)
 					if err != nil {
 						return err
 					}
@@ -332,7 +339,11 @@ func newJobDownloadCmd(g *globals) *cobra.Command {
 					}
 					log = append(log, chunk.Data...)
 				}
-				if err := os.WriteFile(filepath.Join(logs, file), log, 0o644); err != nil {
+				path := filepath.Join(logs, file)
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					return err
+				}
+				if err := os.WriteFile(path, log, 0o644); err != nil {
 					return err
 				}
 			}
