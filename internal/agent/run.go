@@ -128,6 +128,12 @@ func (r *run) execute(ctx context.Context) {
 		r.task = task
 	}
 	if !r.report(ctx, "status", api.StatusRequest{Status: string(trainyard.JobRunning)}) {
+		if ctx.Err() == nil {
+			// Refused: the attempt was superseded, and report stopped the task. Once it has
+			// stopped, the finish lets the server free this node.
+			r.task.Wait(ctx)
+			r.report(ctx, "finish", api.FinishRequest{Canceled: true})
+		}
 		return
 	}
 	log.Info("job running")
