@@ -240,15 +240,7 @@ func (s *Server) agentStatus(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request) error {
-	id, err := agentJob(r)
-	if err != nil {
-		return err
-	}
-	j, err := s.Store.JobByID(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	attempt, err := s.reportAttempt(r, j, true)
+	j, attempt, err := s.reportedJob(r, true)
 	if err != nil {
 		return err
 	}
@@ -261,7 +253,7 @@ func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request) error {
 		return trainyard.Errorf(trainyard.TooLarge, "a log chunk is at most 16 MB")
 	}
 	size, err := s.appendAttemptLog(r.Context(), j, attempt, principal(r).Subject, offset, data)
-	if err != nil && trainyard.ErrorCode(err) != trainyard.Conflict {
+	if _, ok := errors.AsType[refused](err); ok || err != nil && trainyard.ErrorCode(err) != trainyard.Conflict {
 		return err
 	}
 	s.Notify()
@@ -270,11 +262,8 @@ func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) agentOutputs(w http.ResponseWriter, r *http.Request) error {
-	j, err := s.ownJob(r)
+	j, _, err := s.reportedJob(r, false)
 	if err != nil {
-		return err
-	}
-	if _, err := s.reportAttempt(r, j, false); err != nil {
 		return err
 	}
 	if j.Node != principal(r).Subject {

@@ -41,6 +41,21 @@ func (s *Server) reportAttempt(r *http.Request, j store.JobRow, late bool) (int,
 	return 0, trainyard.Errorf(trainyard.Conflict, "attempt %d of job %s was superseded by attempt %d; this node stops it", attempt, j.Name, j.Attempt)
 }
 
+// reportedJob loads the job of an agent route and the attempt its report is about
+// (reportAttempt).
+func (s *Server) reportedJob(r *http.Request, late bool) (store.JobRow, int, error) {
+	id, err := agentJob(r)
+	if err != nil {
+		return store.JobRow{}, 0, err
+	}
+	j, err := s.Store.JobByID(r.Context(), id)
+	if err != nil {
+		return j, 0, err
+	}
+	attempt, err := s.reportAttempt(r, j, late)
+	return j, attempt, err
+}
+
 // attemptLog returns where in the job's std_log.txt the log of attempt starts, handing the log
 // to attempt if it is newer than the one that has it: a line says which attempt starts where
 // and why the last one ended, the ranks' logs of the last one move to user_logs/attempt_N/,
@@ -158,15 +173,7 @@ func (s *Server) checkpointPath(id int64) string {
 // the attempt before's while the job waits to run again (its last save, made while it
 // stopped). It replaces the one before at once, whole: a torn upload keeps the old one.
 func (s *Server) agentCheckpointPut(w http.ResponseWriter, r *http.Request) error {
-	id, err := agentJob(r)
-	if err != nil {
-		return err
-	}
-	j, err := s.Store.JobByID(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	attempt, err := s.reportAttempt(r, j, true)
+	j, attempt, err := s.reportedJob(r, true)
 	if err != nil {
 		return err
 	}
@@ -183,11 +190,8 @@ func (s *Server) agentCheckpointPut(w http.ResponseWriter, r *http.Request) erro
 // agentCheckpointGet sends the job's last checkpoint to a node of its current attempt, which
 // restores it before the command starts; NotFound when none was saved.
 func (s *Server) agentCheckpointGet(w http.ResponseWriter, r *http.Request) error {
-	j, err := s.ownJob(r)
+	j, _, err := s.reportedJob(r, false)
 	if err != nil {
-		return err
-	}
-	if _, err := s.reportAttempt(r, j, false); err != nil {
 		return err
 	}
 	f, err := os.Open(s.checkpointPath(j.ID))

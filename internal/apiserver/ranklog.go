@@ -51,7 +51,7 @@ func (s *Server) appendAttemptLog(ctx context.Context, j store.JobRow, attempt i
 		return 0, err
 	}
 	if attempt < owner {
-		return 0, trainyard.Errorf(trainyard.Conflict, "attempt %d of job %s was superseded by attempt %d; this node stops it", attempt, j.Name, owner)
+		return 0, refused{trainyard.Errorf(trainyard.Conflict, "attempt %d of job %s was superseded by attempt %d; this node stops it", attempt, j.Name, owner)}
 	}
 	base, err := s.attemptLog(ctx, j, attempt)
 	if err != nil {
@@ -63,6 +63,12 @@ func (s *Server) appendAttemptLog(ctx context.Context, j store.JobRow, attempt i
 	size, err := appendLog(s.logPath(j.ID), base+offset, data)
 	return size - base, err
 }
+
+// refused is a report the server turns down, where a Conflict of appendLog only says where the
+// log stands.
+type refused struct{ error }
+
+func (r refused) Unwrap() error { return r.error }
 
 // appendRankLog appends a chunk of a rank's log at offset to the rank's own file, which is the
 // record and whose offsets these are (call it with logMu held). The job's std_log.txt, which job stream reads, gets each
