@@ -68,7 +68,7 @@ func (c *storeControl) submit(now time.Time, j schedule.Job) {
 }
 
 func (c *storeControl) requeue(time.Time, schedule.Job) {
-	c.t.Fatal("the store fails the job of a lost node and has no requeue: replay dedicated traces through it")
+	c.t.Fatal("the store fails the job of a lost node and has no requeue: replay through it with max-retries 0")
 }
 
 func (c *storeControl) launch(now time.Time, id string) {
@@ -107,12 +107,12 @@ func (c *storeControl) release(now time.Time, id string) bool {
 }
 
 // place lets each idle node ask for work, longest idle first, as their agents' syncs do.
-func (c *storeControl) place(now time.Time) []schedule.Placement {
+func (c *storeControl) place(now time.Time, asking func(string) bool) []schedule.Placement {
 	c.now = now
 	ctx := context.Background()
 	nodes, err := c.db.Nodes(ctx, ws, compute)
 	c.check("Nodes", err)
-	nodes = slices.DeleteFunc(nodes, func(n trainyard.Node) bool { return n.State != trainyard.NodeIdle })
+	nodes = slices.DeleteFunc(nodes, func(n trainyard.Node) bool { return n.State != trainyard.NodeIdle || !asking(n.ID) })
 	slices.SortFunc(nodes, func(a, b trainyard.Node) int {
 		return cmp.Or(a.IdleSince.Compare(b.IdleSince), strings.Compare(a.ID, b.ID))
 	})
@@ -168,12 +168,17 @@ func (c *storeControl) queued() int {
 }
 
 // replay runs a replay through ctl and returns every step it took, in words, and its result.
-func replay(t Trace, s Setting, ctl control, everyPass bool) ([]string, Result) {
+// Every job must have ended.
+func replay(tb testing.TB, t Trace, s Setting, ctl control, everyPass bool) ([]string, Result) {
+	tb.Helper()
 	r := newSim(t, s, ctl, Options{Series: true})
 	r.everyPass = everyPass
 	var steps []string
 	r.log = func(l string) { steps = append(steps, l) }
 	r.run()
+	if r.left != 0 {
+		tb.Errorf("%d jobs left after the replay, want 0", r.left)
+	}
 	return steps, r.result()
 }
 
@@ -208,12 +213,14 @@ func TestSimulatorAndServerAgree(t *testing.T) {
 		{"gangs and singles, max 4", randomTrace(1, 30, 4), ""},
 		{"min 2 and a long idle time", randomTrace(2, 30, 3), "min=2,idle=30m"},
 		{"idle 0 and a slow boot", randomTrace(3, 30, 2), "idle=0,boot=4m,max=3"},
+		// The store fails the job of a lost node: max-retries 0 is what it does.
+		{"low priority, preempted", randomTrace(9, 30, 3), "tier=low_priority,preemption-rate=1/h,max-retries=0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := setting(t, tt.keys)
-			memSteps, memRes := replay(tt.tr, s, newMem(s.Target()), false)
-			storeSteps, storeRes := replay(tt.tr, s, newStoreControl(t), false)
+			memSteps, memRes := replay(t, tt.tr, s, newMem(s.Target()), false)
+			storeSteps, storeRes := replay(t, tt.tr, s, newStoreControl(t), false)
 			if diff := gocmp.Diff(memSteps, storeSteps); diff != "" {
 				t.Errorf("steps of the replay and of the store differ (-replay +store):\n%s", diff)
 			}
@@ -222,6 +229,9 @@ func TestSimulatorAndServerAgree(t *testing.T) {
 			}
 			if len(memSteps) < 3*len(tt.tr.Jobs) {
 				t.Errorf("only %d steps for %d jobs: the trace did not run", len(memSteps), len(tt.tr.Jobs))
+			}
+			if strings.Contains(tt.keys, "preemption") && (memRes.Preempted == 0 || memRes.Failed == 0) {
+				t.Errorf("%d nodes preempted, %d jobs lost: the case tests neither", memRes.Preempted, memRes.Failed)
 			}
 		})
 	}
@@ -245,8 +255,8 @@ func TestSkippedPassesChangeNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := setting(t, tt.keys)
-			lazySteps, lazy := replay(tt.tr, s, newMem(s.Target()), false)
-			fullSteps, full := replay(tt.tr, s, newMem(s.Target()), true)
+			lazySteps, lazy := replay(t, tt.tr, s, newMem(s.Target()), false)
+			fullSteps, full := replay(t, tt.tr, s, newMem(s.Target()), true)
 			if diff := gocmp.Diff(fullSteps, lazySteps); diff != "" {
 				t.Errorf("steps differ (-every pass +skipping):\n%s", diff)
 			}

@@ -22,8 +22,9 @@ type control interface {
 	finish(now time.Time, id string, job int64)
 	lost(now time.Time, id string)         // MarkNodeLost: the node is unusable
 	release(now time.Time, id string) bool // ReleaseNode, then DeleteNode
-	// place hands work to every idle node, longest idle first, as their agents ask for it.
-	place(now time.Time) []schedule.Placement
+	// place hands work to every idle node whose agent is up (asking says which), longest
+	// idle first, as their agents ask for it: a preempted node's agent asks for nothing.
+	place(now time.Time, asking func(id string) bool) []schedule.Placement
 	// observe is what the autoscaler reads: the node records, after every live agent has
 	// synced, and the demand of the queue.
 	observe(now time.Time) (nodes []trainyard.Node, demand int)
@@ -98,11 +99,11 @@ func (m *mem) release(_ time.Time, id string) bool {
 	return true
 }
 
-func (m *mem) place(now time.Time) []schedule.Placement {
+func (m *mem) place(now time.Time, asking func(string) bool) []schedule.Placement {
 	if m.idle == 0 || m.queue.Len() == 0 {
 		return nil
 	}
-	idle := m.idleNodes()
+	idle := m.idleNodes(asking)
 	d := m.queue.Place(idle)
 	for _, p := range d.Placed {
 		for _, id := range p.Nodes {
@@ -114,12 +115,12 @@ func (m *mem) place(now time.Time) []schedule.Placement {
 	return d.Placed
 }
 
-// idleNodes lists the idle nodes longest idle first, ties by ID: the order in which the
-// store picks a gang's nodes.
-func (m *mem) idleNodes() []string {
+// idleNodes lists the idle nodes that ask for work, longest idle first, ties by ID: the
+// order in which the store picks a gang's nodes.
+func (m *mem) idleNodes(asking func(string) bool) []string {
 	idle := m.buf[:0]
 	for _, n := range m.nodes {
-		if n.State == trainyard.NodeIdle {
+		if n.State == trainyard.NodeIdle && asking(n.ID) {
 			idle = append(idle, n.ID)
 		}
 	}

@@ -21,13 +21,15 @@ type Result struct {
 	// BootHours. Idle counts nodes registered with no job, and lost nodes not yet recycled.
 	NodeHours, BusyHours, IdleHours, BootHours float64
 	// OracleHours is the lower bound: the node-hours if nodes existed exactly while their
-	// jobs ran (each job's duration times its nodes).
+	// jobs ran (each job's duration times its nodes). Only a replay that lost jobs may bill
+	// less.
 	OracleHours float64
 	// Queueing delay of the jobs (all their time queued, restarts included), by percentile.
 	WaitP50, WaitP95, WaitP99, WaitMax time.Duration
 
 	Preempted int     // nodes preempted
-	Restarted int     // jobs restarted from the beginning after losing a node
+	Restarted int     // restarts from the beginning of jobs that lost a node
+	Failed    int     // jobs lost: a node lost after MaxRetries restarts
 	LostHours float64 // node-hours of work thrown away by those restarts
 	Cost      float64 // NodeHours at the size's hourly price on the tier, USD
 
@@ -90,7 +92,8 @@ type Row struct {
 	WaitP99     float64 `json:"waitP99Seconds"`
 	WaitMax     float64 `json:"waitMaxSeconds"`
 	Preempted   int     `json:"preemptedNodes"`
-	Restarted   int     `json:"restartedJobs"`
+	Restarted   int     `json:"restarts"`
+	Failed      int     `json:"lostJobs"`
 	LostHours   float64 `json:"lostNodeHours"`
 	CostUSD     float64 `json:"costUSD"`
 	EndSeconds  float64 `json:"endSeconds"`
@@ -104,7 +107,7 @@ func (r Result) Row() Row {
 	return Row{Setting: r.Setting.Name, Describe: r.Setting.Describe(), Jobs: r.Jobs, Refused: len(r.Refused),
 		NodeHours: r.NodeHours, BusyHours: r.BusyHours, IdleHours: r.IdleHours, BootHours: r.BootHours, OracleHours: r.OracleHours,
 		WaitP50: r.WaitP50.Seconds(), WaitP95: r.WaitP95.Seconds(), WaitP99: r.WaitP99.Seconds(), WaitMax: r.WaitMax.Seconds(),
-		Preempted: r.Preempted, Restarted: r.Restarted, LostHours: r.LostHours, CostUSD: r.Cost,
+		Preempted: r.Preempted, Restarted: r.Restarted, Failed: r.Failed, LostHours: r.LostHours, CostUSD: r.Cost,
 		EndSeconds: r.End.Seconds(), Decisions: r.Decisions, Launched: r.Launched, PeakNodes: r.PeakNodes}
 }
 
@@ -122,11 +125,11 @@ func WriteTrace(w io.Writer, name string, t Trace) {
 // WriteTable writes one row per result, and under it the jobs each setting refused.
 func WriteTable(w io.Writer, results []Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "SETTING\tNODE-H\tIDLE-H\tBOOT-H\tORACLE-H\tWAIT P50\tP95\tP99\tPREEMPTED\tRESTARTED\tLOST-H\tCOST\t")
+	fmt.Fprintln(tw, "SETTING\tNODE-H\tIDLE-H\tBOOT-H\tORACLE-H\tWAIT P50\tP95\tP99\tPREEMPTED\tRESTARTS\tJOBS LOST\tLOST-H\tCOST\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t$%s\t\n", r.Setting.Name,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t$%s\t\n", r.Setting.Name,
 			amount(r.NodeHours), amount(r.IdleHours), amount(r.BootHours), amount(r.OracleHours),
-			Wait(r.WaitP50), Wait(r.WaitP95), Wait(r.WaitP99), r.Preempted, r.Restarted, amount(r.LostHours), amount(r.Cost))
+			Wait(r.WaitP50), Wait(r.WaitP95), Wait(r.WaitP99), r.Preempted, r.Restarted, r.Failed, amount(r.LostHours), amount(r.Cost))
 	}
 	tw.Flush()
 	for _, r := range results {

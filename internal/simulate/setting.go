@@ -33,19 +33,26 @@ type Setting struct {
 	Tier        trainyard.Tier
 	// PreemptionRate is how often a low-priority node is preempted, per node-hour.
 	PreemptionRate float64
-	Seed           uint64        // seeds the preemptions
-	Interval       time.Duration // between autoscaler passes that nothing kicked
+	// MaxRetries is how often a job restarts after a preemption before it is lost (fails
+	// with PreemptionError); 0 fails it at the first, as the store does today.
+	MaxRetries int
+	Seed       uint64        // seeds the preemptions
+	Interval   time.Duration // between autoscaler passes that nothing kicked
 }
+
+// DefaultMaxRetries is how often a preempted job restarts before it is lost.
+const DefaultMaxRetries = 3
 
 // DefaultSetting is the setting of a replay given no keys.
 func DefaultSetting() Setting {
 	size, _ := trainyard.LookupSize(trainyard.BuiltinSizes, trainyard.DefaultSize)
 	return Setting{Size: size, Max: 10, Idle: trainyard.DefaultIdleTimeBeforeScaleDown, Boot: 3 * time.Minute,
-		BootTimeout: autoscale.DefaultBootTimeout, Tier: trainyard.Dedicated, Seed: 1, Interval: DefaultInterval}
+		BootTimeout: autoscale.DefaultBootTimeout, Tier: trainyard.Dedicated, MaxRetries: DefaultMaxRetries, Seed: 1,
+		Interval: DefaultInterval}
 }
 
 // Keys are the keys Set takes, as help lists them.
-var Keys = []string{"name", "size", "min", "max", "idle", "boot", "boot-timeout", "tier", "preemption-rate", "seed", "interval"}
+var Keys = []string{"name", "size", "min", "max", "idle", "boot", "boot-timeout", "tier", "preemption-rate", "max-retries", "seed", "interval"}
 
 // Set sets one key to a value written as on the command line. Its errors name the key, the
 // value and what it wants.
@@ -79,6 +86,8 @@ func (s *Setting) Set(key, value string) error {
 		}
 	case "preemption-rate":
 		s.PreemptionRate, err = rate(v)
+	case "max-retries":
+		s.MaxRetries, err = whole("max-retries", v)
 	case "seed":
 		if s.Seed, err = strconv.ParseUint(v, 10, 64); err != nil {
 			err = fmt.Errorf("seed %q: want a whole number of 0 or more", v)
@@ -123,6 +132,8 @@ func (s Setting) Validate() error {
 	case s.BootTimeout <= s.Boot:
 		return fmt.Errorf("boot %s is not shorter than boot-timeout %s: the server releases a node whose agent has not registered by its boot timeout, so no node would ever come up; lower boot or raise boot-timeout (e.g. boot-timeout=%s)",
 			s.Boot, s.BootTimeout, 2*s.Boot)
+	case s.MaxRetries < 0:
+		return fmt.Errorf("max-retries %d: must be 0 or more", s.MaxRetries)
 	case s.Interval <= 0:
 		return fmt.Errorf("interval %s: must be more than 0", s.Interval)
 	case s.PreemptionRate > 0 && s.Tier != trainyard.LowPriority:
@@ -163,7 +174,7 @@ func (s Setting) Policy() autoscale.Policy {
 func (s Setting) Describe() string {
 	d := fmt.Sprintf("%s, %d to %d nodes, idle %s, boot %s, %s", s.Size.Name, s.Min, s.Max, s.Idle, s.Boot, s.Tier)
 	if s.Tier == trainyard.LowPriority {
-		d += fmt.Sprintf(" (preemption %g per node-hour, seed %d)", s.PreemptionRate, s.Seed)
+		d += fmt.Sprintf(" (preemption %g per node-hour, seed %d, %d retries)", s.PreemptionRate, s.Seed, s.MaxRetries)
 	}
 	return d
 }

@@ -217,7 +217,8 @@ func (r *sim) handleEvents() bool {
 func (r *sim) stale(e event) bool {
 	switch e.kind {
 	case evFinish:
-		return e.attempt != r.runs[e.job].attempt || r.runs[e.job].broken
+		ru := r.runs[e.job]
+		return e.attempt != ru.attempt || ru.broken || ru.done
 	case evPreempt:
 		return e.m.removed || e.m.phase == gone || r.left == 0
 	}
@@ -251,7 +252,7 @@ func (r *sim) preempt(m *machine) {
 
 // place hands work to the idle nodes, as the control decides.
 func (r *sim) place() {
-	for _, p := range r.ctl.place(r.at()) {
+	for _, p := range r.ctl.place(r.at(), r.asking) {
 		i := int(p.Job - 1)
 		ru := &r.runs[i]
 		ru.waited += r.now - ru.queuedAt
@@ -265,6 +266,12 @@ func (r *sim) place() {
 		r.logf("place job %d on %v", p.Job, p.Nodes)
 		r.changed(true)
 	}
+}
+
+// asking reports whether the agent of node id is up to ask for work: not once preempted.
+func (r *sim) asking(id string) bool {
+	i, ok := r.index[id]
+	return ok && r.machines[i].phase != gone
 }
 
 // pass is one pass of the autoscaler: observe, autoscale.Decide, act, in the order the
@@ -350,6 +357,8 @@ func (r *sim) lose(id string) {
 	}
 }
 
+// restart ends the attempt of job i that lost a node: its other nodes stop it and are idle.
+// The job is queued again to run from the beginning, or, past MaxRetries restarts, lost.
 func (r *sim) restart(i int) {
 	ru := &r.runs[i]
 	for _, id := range ru.on {
@@ -364,8 +373,16 @@ func (r *sim) restart(i int) {
 		r.res.LostHours += hoursOf(lostUntil - ru.placedAt)
 		m.job = -1
 	}
-	r.logf("job %d restarts: a node of %v was lost", i+1, ru.on)
+	on := ru.on
 	ru.on, ru.broken, ru.queuedAt = nil, false, r.now
+	if ru.attempt >= r.set.MaxRetries {
+		r.logf("job %d lost: a node of %v was lost, and it restarted %d times already", i+1, on, ru.attempt)
+		ru.done = true
+		r.left--
+		r.res.Failed++
+		return
+	}
+	r.logf("job %d restarts: a node of %v was lost", i+1, on)
 	ru.attempt++
 	r.res.Restarted++
 	r.ctl.requeue(r.at(), r.job(i))
