@@ -54,7 +54,7 @@ func BenchmarkPhilly(b *testing.B) {
 			if err := s.Apply("size=STANDARD_NC24,max=400,idle=" + idle); err != nil {
 				b.Fatal(err)
 			}
-			r, err := Run(tr, s, Options{})
+			r, err := Run(b.Context(), tr, s, Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -13,7 +13,7 @@ func TestPlot(t *testing.T) {
 	tr := trace(t, "0 3600 1", "60 600 2", "4000 60 1")
 	var results []Result
 	for _, keys := range []string{"idle=120s", "idle=1800s"} {
-		r, err := Run(tr, setting(t, keys), Options{Series: true})
+		r, err := Run(t.Context(), tr, setting(t, keys), Options{Series: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -31,12 +32,16 @@ var Epoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 // Placement is immediate: an idle agent holds a sync open and gets work at once. A job of
 // more nodes than s.Max is refused, as the server refuses it at submit. After the last job
 // ends nothing is preempted any more, and the replay ends once the cluster has settled.
-func Run(t Trace, s Setting, o Options) (Result, error) {
+// It returns early with ctx's error when ctx ends.
+func Run(ctx context.Context, t Trace, s Setting, o Options) (Result, error) {
 	if err := s.Check(t); err != nil {
 		return Result{}, err
 	}
 	r := newSim(t, s, newMem(s.Target()), o)
-	r.run()
+	r.ctx = ctx
+	if err := r.run(); err != nil {
+		return Result{}, err
+	}
 	return r.result(), nil
 }
 
@@ -76,6 +81,7 @@ type run struct {
 }
 
 type sim struct {
+	ctx    context.Context // nil never ends
 	set    Setting
 	policy autoscale.Policy
 	ctl    control
@@ -130,9 +136,12 @@ func newSim(t Trace, s Setting, ctl control, o Options) *sim {
 	return r
 }
 
-func (r *sim) run() {
+func (r *sim) run() error {
 	r.wake = 0 // the server's first pass, when it starts
-	for {
+	for step := 0; ; step++ {
+		if step%4096 == 0 && r.ctx != nil && r.ctx.Err() != nil {
+			return r.ctx.Err()
+		}
 		at, ok := r.nextAt()
 		if !ok {
 			break
@@ -147,6 +156,7 @@ func (r *sim) run() {
 		r.sample()
 	}
 	r.settle()
+	return nil
 }
 
 // nextAt is the time of the next submit, event or pass; ok is false when there is none.

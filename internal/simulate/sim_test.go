@@ -1,6 +1,8 @@
 package simulate
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -40,7 +42,7 @@ func setting(t *testing.T, keys string) Setting {
 
 func mustRun(t *testing.T, tr Trace, s Setting) Result {
 	t.Helper()
-	res, err := Run(tr, s, Options{})
+	res, err := Run(t.Context(), tr, s, Options{})
 	if err != nil {
 		t.Fatalf("Run(%s) error: %v", s.Name, err)
 	}
@@ -229,7 +231,7 @@ func TestRunRefusesSettings(t *testing.T) {
 		{"preemption-rate=0.1/h", Trace{}, "preemption-rate 0.1/h applies to tier low_priority only"},
 	}
 	for _, tt := range tests {
-		_, err := Run(tt.tr, setting(t, tt.keys), Options{})
+		_, err := Run(t.Context(), tt.tr, setting(t, tt.keys), Options{})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Run(%s) error = %v, want %q", tt.keys, err, tt.want)
 		}
@@ -282,5 +284,14 @@ func TestSettingApply(t *testing.T) {
 		if err := s.Apply(in); err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("Apply(%q) error = %v, want %q", in, err, msg)
 		}
+	}
+}
+
+// A replay stops when its context ends, as a command stops on Ctrl-C.
+func TestRunStopsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := Run(ctx, trace(t, "0 60 1"), setting(t, ""), Options{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run with a canceled context = %v, want context.Canceled", err)
 	}
 }
