@@ -5,9 +5,10 @@
 // delays, preemptions and cost.
 //
 // trace.go reads traces, setting.go holds what one replay steers by, control.go is the server's
-// side of a replay (node records, queue, placement), sim.go the machines and the clock, and
-// report.go and plot.go the output. It runs offline: it must not import the store, the API
-// server or any provider but the contract.
+// side of a replay (node records, queue, placement), sim.go the machines and the clock (with
+// events.go), and report.go and plot.go the output. It runs offline: it must not import the
+// store, the API server or any provider but the contract (agree_test.go uses the store to
+// prove the replay decides as the server does).
 package simulate
 
 import (
