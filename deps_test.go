@@ -18,6 +18,7 @@ func TestImportBoundaries(t *testing.T) {
 		{"./api", notStdlib, "the api package imports the standard library only"},
 		{"./internal/cli", isStore, "the CLI reaches the server only through the API"},
 		{"./internal/agent", isStore, "the agent never touches the store"},
+		{"./internal/simulate", isStore, "the simulator runs offline, on the server's decisions but not its store"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pkg, func(t *testing.T) {

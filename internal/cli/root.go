@@ -65,7 +65,7 @@ targets, submit training jobs to them, stream their logs and metrics, and get th
 	pf.StringVarP(&g.workspace, "workspace", "w", "", "workspace (default: $TRAINYARD_WORKSPACE, the config file, or \"default\")")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format of read commands: table, json or yaml")
 	root.AddCommand(programs...)
-	root.AddCommand(newComputeCmd(g), newComputeTargetCmd(g), newEnvironmentCmd(g), newJobCmd(g), newNodeCmd(g), newOperationCmd(g), newQuotaCmd(g), newWorkspaceCmd(g))
+	root.AddCommand(newComputeCmd(g), newComputeTargetCmd(g), newEnvironmentCmd(g), newJobCmd(g), newNodeCmd(g), newOperationCmd(g), newQuotaCmd(g), newSimulateCmd(g), newWorkspaceCmd(g))
 	usageArgs(root)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return UsageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, c.CommandPath())}

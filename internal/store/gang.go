@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/internal/schedule"
 )
 
 // Rank is one node of a multi-node job.
@@ -35,52 +36,56 @@ func distributionText(d trainyard.Distribution) string {
 	return string(b)
 }
 
-// placeGang places queued job jobID, which wants count nodes, on count idle nodes of node n's
-// compute at once, n itself as rank 0, or on none: a gang never holds part of its nodes, so two
-// gangs cannot each wait for the nodes the other holds. With too few idle nodes the job keeps
-// waiting, saying how many of its nodes are ready.
-func (s *DB) placeGang(tx *sql.Tx, n NodeRow, jobID int64, count int) (bool, error) {
+// idleNodes lists node n, then up to more other idle nodes of its compute, longest idle
+// first: the nodes a gang placed from n may take, n as rank 0.
+func idleNodes(tx *sql.Tx, n NodeRow, more int) ([]string, error) {
 	rows, err := tx.Query(`SELECT id FROM nodes WHERE workspace = ? AND compute = ? AND state = ? AND id != ?
-		ORDER BY idle_since, id LIMIT ?`, n.Workspace, n.Compute, trainyard.NodeIdle, n.ID, count-1)
+		ORDER BY idle_since, id LIMIT ?`, n.Workspace, n.Compute, trainyard.NodeIdle, n.ID, more)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
+	defer rows.Close()
 	ids := []string{n.ID}
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return false, err
+			return nil, err
 		}
 		ids = append(ids, id)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return false, err
-	}
-	if len(ids) < count {
-		_, err := tx.Exec(`UPDATE jobs SET wait_reason = ? WHERE id = ?`, trainyard.GangWait(len(ids), count, n.Compute), jobID)
-		return false, err
-	}
+	return ids, rows.Err()
+}
+
+// waitForNodes records on the oldest job of a compute that it waits, saying how many of the
+// nodes it takes together are idle.
+func waitForNodes(tx *sql.Tx, compute string, w schedule.Wait) error {
+	_, err := tx.Exec(`UPDATE jobs SET wait_reason = ? WHERE id = ?`, trainyard.GangWait(w.Ready, w.Wanted, compute), w.Job)
+	return err
+}
+
+// placeGang records the placement of a multi-node job on all its nodes at once, the first as
+// rank 0 (schedule.Place decided it: a gang never holds part of its nodes, so two gangs
+// cannot each wait for the nodes the other holds).
+func (s *DB) placeGang(tx *sql.Tx, p schedule.Placement) error {
 	now := s.now()
-	for rank, id := range ids {
-		if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = ?, last_seen = ? WHERE id = ?`, trainyard.NodeRunning, jobID, now, id); err != nil {
-			return false, err
+	for rank, id := range p.Nodes {
+		if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = ?, last_seen = ? WHERE id = ?`, trainyard.NodeRunning, p.Job, now, id); err != nil {
+			return err
 		}
-		if _, err := tx.Exec(`INSERT INTO job_ranks (job_id, rank, node, state) VALUES (?,?,?,?)`, jobID, rank, id, rankPlaced); err != nil {
-			return false, err
+		if _, err := tx.Exec(`INSERT INTO job_ranks (job_id, rank, node, state) VALUES (?,?,?,?)`, p.Job, rank, id, rankPlaced); err != nil {
+			return err
 		}
 	}
-	if err := s.beginAttempt(tx, jobID, ids); err != nil {
-		return false, err
+	if err := s.beginAttempt(tx, p.Job, p.Nodes); err != nil {
+		return err
 	}
 	port, err := freeGangPort(tx)
 	if err != nil {
-		return false, err
+		return err
 	}
 	_, err = tx.Exec(`UPDATE jobs SET status = ?, node = ?, wait_reason = '', master_port = ?, gang_secret = ? WHERE id = ?`,
-		trainyard.JobPreparing, n.ID, port, s.sealText(NewToken("tyg")), jobID)
-	return err == nil, err
+		trainyard.JobPreparing, p.Nodes[0], port, s.sealText(NewToken("tyg")), p.Job)
+	return err
 }
 
 // freeGangPort is the first block of gang ports no placed gang holds.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/internal/schedule"
 )
 
 // JobRow is a job record with its internal ID and the spec it was submitted with.
@@ -223,12 +224,24 @@ func (s *DB) Place(ctx context.Context, nodeID string, running []int64) (a Assig
 			if err != nil {
 				return err
 			}
-			if count > 1 || dist != "" {
-				// The oldest job goes first, also when it waits for more nodes: a younger
-				// job taking them would keep a gang waiting for ever. A distributed job on
-				// one node is a gang of one, whose launcher starts its processes.
-				placed, err := s.placeGang(tx, n, jobID, count)
-				if err != nil || !placed {
+			// The decision is schedule.Place's, as in the simulator. The node asking gets the
+			// oldest job or nothing, also when that job waits for more nodes (a younger job
+			// taking them would keep a gang waiting for ever), so the head of the queue is all
+			// it needs; a gang also needs the compute's other idle nodes.
+			idle := []string{nodeID}
+			if count > 1 {
+				if idle, err = idleNodes(tx, n, count-1); err != nil {
+					return err
+				}
+			}
+			d := schedule.Place([]schedule.Job{{ID: jobID, Nodes: count}}, idle)
+			if d.Waiting != nil {
+				return waitForNodes(tx, n.Compute, *d.Waiting)
+			}
+			// A distributed job on one node is a gang of one, whose launcher starts its
+			// processes.
+			if p := d.Placed[0]; len(p.Nodes) > 1 || dist != "" {
+				if err := s.placeGang(tx, p); err != nil {
 					return err
 				}
 				gang = true

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/internal/schedule"
 )
 
 const nodeCols = `id, workspace, compute, state, job_id, address, port, slots, created_at, registered_at, last_seen, idle_since, preempted_at`
@@ -229,12 +230,24 @@ func (s *DB) MarkNodeLost(ctx context.Context, id, reason string) error {
 	})
 }
 
-// Demand returns the number of nodes the queued jobs of a compute want.
+// Demand returns the number of nodes the queued jobs of a compute want (schedule.Demand, as
+// in the simulator).
 func (s *DB) Demand(ctx context.Context, workspace, compute string) (int, error) {
-	var n sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT sum(instance_count) FROM jobs WHERE status = ? AND workspace = ? AND compute = ?`,
-		trainyard.JobQueued, workspace, compute).Scan(&n)
-	return int(n.Int64), err
+	rows, err := s.db.QueryContext(ctx, `SELECT id, instance_count FROM jobs WHERE status = ? AND workspace = ? AND compute = ? ORDER BY id`,
+		trainyard.JobQueued, workspace, compute)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var queue []schedule.Job
+	for rows.Next() {
+		var j schedule.Job
+		if err := rows.Scan(&j.ID, &j.Nodes); err != nil {
+			return 0, err
+		}
+		queue = append(queue, j)
+	}
+	return schedule.Demand(queue), rows.Err()
 }
 
 // SetWaitReason sets the wait reason of every queued job of a compute. While nodes are coming

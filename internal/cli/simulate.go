@@ -1,0 +1,236 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/trainyard/trainyard/internal/simulate"
+)
+
+// simulateFlags are the keys of a setting that are flags of their own, with their help.
+var simulateFlags = []struct{ key, kind, usage string }{
+	{"size", "name", "VM size of the nodes (trainyard compute list-sizes); a Philly trace needs one with GPUs"},
+	{"min", "int", "min_instances: nodes kept even when idle"},
+	{"max", "int", "max_instances: most nodes; a job wanting more is refused, as the server refuses it"},
+	{"idle", "duration", "idle_time_before_scale_down: seconds or a duration (120s, 30m)"},
+	{"boot", "duration", "how long a node takes from launch until its agent registers"},
+	{"boot-timeout", "duration", "the server's: a node not registered by then is released"},
+	{"tier", "tier", "dedicated or low_priority"},
+	{"preemption-rate", "rate", "low_priority only: preemptions per node-hour, e.g. 0.05/h"},
+	{"max-retries", "int", "restarts of a preempted job before it is lost; 0 fails it at once, as the server does today"},
+	{"seed", "int", "seeds the preemptions, so a replay repeats"},
+	{"interval", "duration", "the server's autoscaler interval between passes nothing kicks"},
+}
+
+// keyFlag is a flag whose value a setting's Set reads; its kind is what help calls it.
+type keyFlag struct{ value, kind string }
+
+func (k *keyFlag) String() string     { return k.value }
+func (k *keyFlag) Set(v string) error { k.value = v; return nil }
+func (k *keyFlag) Type() string       { return k.kind }
+
+func newSimulateCmd(g *globals) *cobra.Command {
+	def := simulate.DefaultSetting()
+	values := map[string]*keyFlag{}
+	var compares []string
+	var plot string
+	cmd := &cobra.Command{
+		Use:   "simulate TRACE.csv",
+		Short: "Replay a job trace against cluster settings, offline, to compare their cost and waits",
+		Long: `Replay a job trace against one or more cluster settings on a virtual clock, through the
+server's own placement (oldest job first, multi-node jobs all or none, no younger job overtaking
+a waiting one) and its own autoscaler decisions, and report for each setting: node-hours
+billed, idle and boot node-hours, the oracle bound (node-hours if nodes existed exactly while
+their jobs ran), queueing delay p50/p95/p99, nodes preempted and jobs restarted, and cost at the
+size's list price (estimates; low priority 80% off). Needs no server.
+
+A trace is a CSV file with a header line, in one of two formats:
+  timestamp,duration,num_gpus,gpu_time,cluster   the Philly trace: wall-clock submit times
+  submit,duration,nodes                          submit in seconds from the start
+Durations are in seconds. Rows that are not jobs (malformed, empty or zero duration) are
+skipped and listed with their line numbers.
+
+A node runs one job at a time, as the server's nodes do, so a Philly job takes
+ceil(num_gpus / GPUs of --size) nodes together: a 1-GPU job holds a whole 4-GPU node.
+
+The flags set the base setting. Each --compare is one row of the table: the base setting
+with the changes it lists, as comma-separated key=value pairs whose keys are the flags'
+names (idle=1800s,max=20), plus name=LABEL to name the row. Without --compare the table has
+one row, the base. Low priority nodes are preempted at --preemption-rate per node-hour from
+--seed; a preempted job is queued again in its old place and restarts from zero, up to
+--max-retries times, and is lost (fails) at the next preemption. --plot draws nodes and
+queue length over time as SVG.
+
+As on the server, the autoscaler passes on every submit, node registration and job end, and
+every --interval besides; an idle node takes work at once; a job wanting more nodes than --max
+is refused and listed. Quotas are not replayed. The replay ends when the last job has ended
+and the cluster has scaled back to --min (nothing is preempted after the last job). The
+oracle counts every replayed job, so a setting that lost jobs may bill less.`,
+		Example: `  trainyard simulate jobs.csv --size STANDARD_D2_V2 --max 8
+  trainyard simulate philly_jobs.csv --size STANDARD_NC24 --max 400 \
+      --compare idle=120s --compare idle=1800s --plot philly.svg
+  trainyard simulate philly_jobs.csv --size STANDARD_NC24 --max 400 \
+      --compare name=dedicated --compare 'name=spot,tier=low_priority,preemption-rate=0.05/h'`,
+		Args:        cobra.ExactArgs(1),
+		Annotations: map[string]string{argsAnnotation: "the trace file to replay (a CSV)"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			settings, err := simulateSettings(cmd, def, values, compares)
+			if err != nil {
+				return err
+			}
+			t, err := readTrace(args[0])
+			if err != nil {
+				return err
+			}
+			for _, s := range settings {
+				if err := s.Check(t); err != nil {
+					return UsageError{fmt.Errorf("setting %s: %w", s.Name, err)}
+				}
+			}
+			start := time.Now()
+			results, err := runSettings(cmd.Context(), t, settings, plot != "")
+			if err != nil {
+				return err
+			}
+			took := time.Since(start)
+			if plot != "" {
+				if err := writePlot(plot, filepath.Base(args[0]), results); err != nil {
+					return err
+				}
+			}
+			rows := make([]simulate.Row, len(results))
+			for i, r := range results {
+				rows[i] = r.Row()
+			}
+			return g.print(rows, func(w io.Writer) { printSimulation(w, args[0], t, results, took, plot) })
+		},
+	}
+	f := cmd.Flags()
+	defaults := map[string]string{"size": def.Size.Name, "min": strconv.Itoa(def.Min), "max": strconv.Itoa(def.Max),
+		"idle": def.Idle.String(), "boot": def.Boot.String(), "boot-timeout": def.BootTimeout.String(), "tier": string(def.Tier),
+		"preemption-rate": "0/h", "max-retries": strconv.Itoa(def.MaxRetries), "seed": strconv.FormatUint(def.Seed, 10), "interval": def.Interval.String()}
+	for _, fl := range simulateFlags {
+		values[fl.key] = &keyFlag{defaults[fl.key], fl.kind}
+		f.Var(values[fl.key], fl.key, fl.usage)
+	}
+	f.StringArrayVar(&compares, "compare", nil, "a row of the table: the base setting with key=value changes, e.g. idle=1800s,max=20 (repeat it)")
+	f.StringVar(&plot, "plot", "", "write an SVG of nodes and queue length over time to this file")
+	return cmd
+}
+
+// simulateSettings are the rows to replay: the base setting (def with the flags given), or
+// one per --compare.
+func simulateSettings(cmd *cobra.Command, def simulate.Setting, values map[string]*keyFlag, compares []string) ([]simulate.Setting, error) {
+	base := def
+	for _, f := range simulateFlags {
+		if cmd.Flags().Changed(f.key) {
+			if err := base.Set(f.key, values[f.key].value); err != nil {
+				return nil, UsageError{fmt.Errorf("--%w", err)}
+			}
+		}
+	}
+	if len(compares) == 0 {
+		base.Name = "base"
+		return []simulate.Setting{base}, nil
+	}
+	var out []simulate.Setting
+	for _, c := range compares {
+		s := base
+		s.Name = ""
+		if err := s.Apply(c); err != nil {
+			return nil, UsageError{fmt.Errorf("--compare %q: %w", c, err)}
+		}
+		if s.Name == "" {
+			s.Name = strings.TrimSpace(c)
+		}
+		if s.Name == "" {
+			s.Name = "base"
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func readTrace(path string) (simulate.Trace, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return simulate.Trace{}, fmt.Errorf("trace: %w", err)
+	}
+	defer f.Close()
+	t, err := simulate.ReadTrace(f)
+	if err != nil {
+		return t, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(t.Jobs) == 0 {
+		return t, fmt.Errorf("%s: no jobs to replay (%d rows skipped)", path, len(t.Skipped))
+	}
+	return t, nil
+}
+
+// runSettings replays every setting, as many at once as there are CPUs.
+func runSettings(ctx context.Context, t simulate.Trace, settings []simulate.Setting, series bool) ([]simulate.Result, error) {
+	// A replay allocates much and keeps little: collecting less often makes it faster.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	results := make([]simulate.Result, len(settings))
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.SetLimit(runtime.GOMAXPROCS(0))
+	for i, s := range settings {
+		eg.Go(func() error {
+			r, err := simulate.Run(ctx, t, s, simulate.Options{Series: series})
+			if err != nil {
+				return fmt.Errorf("setting %s: %w", s.Name, err)
+			}
+			results[i] = r
+			return nil
+		})
+	}
+	return results, eg.Wait()
+}
+
+func writePlot(path, title string, results []simulate.Result) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--plot: %w", err)
+	}
+	if err := simulate.Plot(f, "trainyard simulate "+title, results); err != nil {
+		f.Close()
+		return fmt.Errorf("--plot %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--plot %s: %w", path, err)
+	}
+	return nil
+}
+
+func printSimulation(w io.Writer, path string, t simulate.Trace, results []simulate.Result, took time.Duration, plot string) {
+	simulate.WriteTrace(w, filepath.Base(path), t)
+	if t.Format == simulate.Philly {
+		said := map[string]bool{}
+		for _, r := range results {
+			if size := r.Setting.Size; !said[size.Name] {
+				said[size.Name] = true
+				fmt.Fprintf(w, "a job takes ceil(num_gpus / %d) nodes of %s: a node runs one job at a time\n", size.GPUs, size.Name)
+			}
+		}
+	}
+	for _, r := range results {
+		fmt.Fprintf(w, "%s: %s\n", r.Setting.Name, r.Setting.Describe())
+	}
+	fmt.Fprintf(w, "replayed in %s on %d CPUs; hours are node-hours, ORACLE-H is the node-hours if nodes existed exactly while busy\n\n",
+		took.Round(time.Millisecond), runtime.GOMAXPROCS(0))
+	simulate.WriteTable(w, results)
+	if plot != "" {
+		fmt.Fprintf(w, "\nplot written to %s\n", plot)
+	}
+}

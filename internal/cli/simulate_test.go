@@ -1,0 +1,100 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeTrace writes a trace file into a temporary folder and returns its path.
+func writeTrace(t *testing.T, name, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// simulate runs offline: it needs no server, prints one row per setting, names the rows it
+// skipped by line, and refuses wrong flags saying which flag, value and rule.
+func TestSimulate(t *testing.T) {
+	isolate(t)
+	jobs := writeTrace(t, "jobs.csv", "submit,duration,nodes\n0,3600,1\n60,,1\n120,600,2\n")
+	philly := writeTrace(t, "philly.csv", "timestamp,duration,num_gpus,gpu_time,cluster\n2017-10-09 06:13:03,600,8,4800,x\n")
+	svg := filepath.Join(t.TempDir(), "out.svg")
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  []string
+		wantErr  []string
+	}{
+		{name: "one setting", args: []string{"simulate", jobs, "--size", "STANDARD_D2_V2", "--max", "2"},
+			wantOut: []string{"trace jobs.csv: nodes format, 2 jobs submitted over 2m0s; 1 row skipped",
+				"skipped line 3: duration is empty", "base: STANDARD_D2_V2, 0 to 2 nodes, idle 2m0s, boot 3m0s, dedicated",
+				"SETTING", "ORACLE-H", "base"}},
+		{name: "compare and plot", args: []string{"simulate", jobs, "--max", "2", "--compare", "idle=120s", "--compare", "name=long,idle=30m", "--plot", svg},
+			wantOut: []string{"idle=120s: STANDARD_DS3_V2, 0 to 2 nodes, idle 2m0s", "long: STANDARD_DS3_V2, 0 to 2 nodes, idle 30m0s", "plot written to " + svg}},
+		{name: "philly on a GPU size", args: []string{"simulate", philly, "--size", "STANDARD_NC24", "--max", "2"},
+			wantOut: []string{"philly format, 1 job submitted", "a job takes ceil(num_gpus / 4) nodes of STANDARD_NC24"}},
+		{name: "a job wider than max is listed", args: []string{"simulate", jobs, "--max", "1"},
+			wantOut: []string{"base: 1 job not replayed: wanting more nodes than max 1, as the server refuses at submit", "refused line 4: wants 2 nodes together, more than max 1"}},
+		{name: "philly on a CPU size", args: []string{"simulate", philly}, wantCode: 2,
+			wantErr: []string{"setting base: size STANDARD_DS3_V2 has no GPUs, and a Philly trace counts GPUs per job; choose a GPU size"}},
+		{name: "bad flag value", args: []string{"simulate", jobs, "--idle", "soon"}, wantCode: 2,
+			wantErr: []string{`--idle "soon": want seconds (120) or a duration like 120s, 30m or 1h30m`}},
+		{name: "bad compare key", args: []string{"simulate", jobs, "--compare", "idel=120s"}, wantCode: 2,
+			wantErr: []string{`--compare "idel=120s": unknown key "idel"; the keys are: name, size, min, max, idle`}},
+		{name: "boot past its timeout", args: []string{"simulate", jobs, "--boot", "5m"}, wantCode: 2,
+			wantErr: []string{"setting base: boot 5m0s is not shorter than boot-timeout 5m0s", "raise boot-timeout (e.g. boot-timeout=10m0s)"}},
+		{name: "not a trace", args: []string{"simulate", writeTrace(t, "x.csv", "a,b\n1,2\n")}, wantCode: 1,
+			wantErr: []string{"x.csv: line 1: header \"a,b\" is not a trace header"}},
+		{name: "no trace", args: []string{"simulate"}, wantCode: 2,
+			wantErr: []string{"simulate needs the trace file to replay (a CSV): trainyard simulate jobs.csv"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := run(t, append([]string{"--server", deadURL(t)}, tt.args...)...)
+			if code != tt.wantCode {
+				t.Errorf("exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, stdout, stderr)
+			}
+			for _, w := range tt.wantOut {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, stdout)
+				}
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+	if b, err := os.ReadFile(svg); err != nil || !strings.HasPrefix(string(b), "<svg ") || !strings.Contains(string(b), "<polyline") {
+		t.Errorf("--plot wrote %.80q, %v; want an SVG with lines", b, err)
+	}
+}
+
+// -o json gives one object per setting, in hours, seconds and dollars.
+func TestSimulateJSON(t *testing.T) {
+	isolate(t)
+	jobs := writeTrace(t, "jobs.csv", "submit,duration,nodes\n0,3600,1\n")
+	code, stdout, stderr := run(t, "-o", "json", "simulate", jobs, "--size", "STANDARD_NC24", "--compare", "idle=120s")
+	if code != 0 {
+		t.Fatalf("exit code %d: %s", code, stderr)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
+	}
+	// One hour of work, 3 minutes of boot, 2 minutes idle; 3.60 $/h.
+	near := func(v any, want float64) bool { f, ok := v.(float64); return ok && math.Abs(f-want) < 1e-9 }
+	if len(rows) != 1 || rows[0]["setting"] != "idle=120s" || !near(rows[0]["nodeHours"], 3900.0/3600) ||
+		!near(rows[0]["oracleNodeHours"], 1) || !near(rows[0]["waitP50Seconds"], 180) || !near(rows[0]["costUSD"], 3900.0/3600*3.60) {
+		t.Errorf("rows = %v, want one for idle=120s of 1.0833 node-hours, oracle 1, wait 180 s, $3.90", rows)
+	}
+}

@@ -1,0 +1,138 @@
+package simulate
+
+import (
+	"fmt"
+	"html"
+	"io"
+	"math"
+	"strings"
+	"time"
+)
+
+// Plot geometry, in SVG user units.
+const (
+	plotWidth  = 1000 // the plotting area of each panel
+	plotHeight = 260
+	marginLeft = 70
+	marginTop  = 60
+	panelGap   = 70
+	legendRow  = 18
+)
+
+// plotColors tell the settings apart, in order.
+var plotColors = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"}
+
+// Plot draws, as SVG, the nodes billed (top) and the jobs queued (bottom) over the time of
+// each replay, one line per result, from the Series the replays recorded (Options.Series).
+// Each point is the most of its column, so short peaks stay visible.
+func Plot(w io.Writer, title string, results []Result) error {
+	end := time.Duration(0)
+	for _, r := range results {
+		end = max(end, r.End)
+	}
+	end = max(end, time.Second)
+	height := marginTop + 2*plotHeight + panelGap + 50 + legendRow*len(results)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
+		marginLeft+plotWidth+30, height, marginLeft+plotWidth+30, height)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="15">%s</text>`+"\n", marginLeft, html.EscapeString(title))
+	panels := []struct {
+		label string
+		value func(Sample) int
+	}{
+		{"nodes billed (starting, idle or busy)", func(s Sample) int { return s.Nodes }},
+		{"jobs queued", func(s Sample) int { return s.Queued }},
+	}
+	for i, p := range panels {
+		top := marginTop + i*(plotHeight+panelGap)
+		cols := make([][]int, len(results))
+		peak := 1
+		for j, r := range results {
+			cols[j] = columns(r.Series, p.value, end)
+			for _, v := range cols[j] {
+				peak = max(peak, v)
+			}
+		}
+		ymax := niceCeil(peak)
+		axes(&b, top, p.label, ymax, end)
+		for j := range results {
+			line(&b, top, cols[j], ymax, plotColors[j%len(plotColors)])
+		}
+	}
+	legendTop := marginTop + 2*plotHeight + panelGap + 45
+	for j, r := range results {
+		y := legendTop + j*legendRow
+		c := plotColors[j%len(plotColors)]
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`+"\n", marginLeft, y-4, marginLeft+24, y-4, c)
+		fmt.Fprintf(&b, `<text x="%d" y="%d">%s: %s</text>`+"\n", marginLeft+32, y,
+			html.EscapeString(r.Setting.Name), html.EscapeString(r.Setting.Describe()))
+	}
+	b.WriteString("</svg>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// columns is the most a series reaches in each column of the plot: a sample holds until the
+// next one.
+func columns(series []Sample, value func(Sample) int, end time.Duration) []int {
+	cols := make([]int, plotWidth+1)
+	col := func(at time.Duration) int { return min(plotWidth, int(float64(at)/float64(end)*plotWidth)) }
+	for i, s := range series {
+		until := end
+		if i+1 < len(series) {
+			until = series[i+1].At
+		}
+		for c := col(s.At); c <= col(until); c++ {
+			cols[c] = max(cols[c], value(s))
+		}
+	}
+	return cols
+}
+
+// axes draws a panel's frame, its label, and ticks of values and of time.
+func axes(b *strings.Builder, top int, label string, ymax int, end time.Duration) {
+	fmt.Fprintf(b, `<text x="%d" y="%d">%s</text>`+"\n", marginLeft, top-8, html.EscapeString(label))
+	fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#444"/>`+"\n", marginLeft, top, plotWidth, plotHeight)
+	for i := 0; i <= 4; i++ {
+		v := ymax * i / 4
+		y := top + plotHeight - plotHeight*i/4
+		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#ddd"/>`+"\n", marginLeft, y, marginLeft+plotWidth, y)
+		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", marginLeft-6, y+4, thousands(float64(v), 0))
+	}
+	unit, name := time.Hour, "hours"
+	if end > 72*time.Hour {
+		unit, name = 24*time.Hour, "days"
+	} else if end < 3*time.Hour {
+		unit, name = time.Minute, "minutes"
+	}
+	span := float64(end) / float64(unit)
+	step := float64(niceCeil(int(math.Ceil(span / 8)))) // about 8 ticks
+	for t := 0.0; t <= span; t += step {
+		x := marginLeft + int(t/span*plotWidth)
+		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#444"/>`+"\n", x, top+plotHeight, x, top+plotHeight+5)
+		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", x, top+plotHeight+18, thousands(t, 0))
+	}
+	fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", marginLeft+plotWidth, top+plotHeight+34, name)
+}
+
+// line draws one series of column values.
+func line(b *strings.Builder, top int, cols []int, ymax int, color string) {
+	fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="`, color)
+	for c, v := range cols {
+		y := float64(top+plotHeight) - float64(v)/float64(ymax)*plotHeight
+		fmt.Fprintf(b, "%d,%.1f ", marginLeft+c, y)
+	}
+	b.WriteString(`"/>` + "\n")
+}
+
+// niceCeil is the least of 1, 2 or 5 times a power of ten that is at least n.
+func niceCeil(n int) int {
+	for p := 1; ; p *= 10 {
+		for _, m := range []int{1, 2, 5} {
+			if m*p >= n {
+				return m * p
+			}
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package simulate
+
+import (
+	"encoding/xml"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Plot writes well-formed SVG: two panels with a line per result, and a legend naming each.
+func TestPlot(t *testing.T) {
+	tr := trace(t, "0 3600 1", "60 600 2", "4000 60 1")
+	var results []Result
+	for _, keys := range []string{"idle=120s", "idle=1800s"} {
+		r, err := Run(t.Context(), tr, setting(t, keys), Options{Series: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Series) < 4 {
+			t.Fatalf("%s recorded %d samples, want the cluster's changes", keys, len(r.Series))
+		}
+		results = append(results, r)
+	}
+	var b strings.Builder
+	if err := Plot(&b, "a <tiny> trace", results); err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	dec := xml.NewDecoder(strings.NewReader(b.String()))
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Plot wrote SVG that does not parse: %v\n%s", err, b.String())
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			lines++
+		}
+	}
+	if lines != 4 {
+		t.Errorf("Plot drew %d lines, want 4: nodes and queue for each of 2 settings", lines)
+	}
+	for _, want := range []string{"idle=120s: STANDARD_NC24", "idle=1800s: STANDARD_NC24", "a &lt;tiny&gt; trace", "nodes billed", "jobs queued"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("Plot lacks %q", want)
+		}
+	}
+}
+
+// A column holds the most its samples reach; a sample lasts until the next one, and counts in
+// every column it touches.
+func TestColumns(t *testing.T) {
+	end := time.Duration(plotWidth) // a nanosecond per column
+	series := []Sample{{At: 0, Nodes: 1}, {At: 1, Nodes: 5}, {At: 2, Nodes: 2}, {At: 500, Nodes: 0}}
+	got := columns(series, func(s Sample) int { return s.Nodes }, end)
+	want := map[int]int{0: 1, 1: 5, 2: 5, 3: 2, 499: 2, 500: 2, 501: 0, plotWidth: 0}
+	for c, v := range want {
+		if got[c] != v {
+			t.Errorf("column %d = %d, want %d", c, got[c], v)
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package simulate
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is what one replay measured.
+type Result struct {
+	Setting Setting
+	Jobs    int    // jobs replayed
+	Refused []Skip // jobs the server would refuse at submit: more nodes than max
+
+	// Node-hours billed, and how they were spent: NodeHours = BusyHours + IdleHours +
+	// BootHours. Idle counts nodes registered with no job, and lost nodes not yet recycled.
+	NodeHours, BusyHours, IdleHours, BootHours float64
+	// OracleHours is the lower bound: the node-hours if nodes existed exactly while their
+	// jobs ran (each job's duration times its nodes). Only a replay that lost jobs may bill
+	// less.
+	OracleHours float64
+	// Queueing delay of the jobs (all their time queued, restarts included), by percentile.
+	WaitP50, WaitP95, WaitP99, WaitMax time.Duration
+
+	Preempted int     // nodes preempted
+	Restarted int     // restarts from the beginning of jobs that lost a node
+	Failed    int     // jobs lost: a node lost after MaxRetries restarts
+	LostHours float64 // node-hours of work thrown away by those restarts
+	Cost      float64 // NodeHours at the size's hourly price on the tier, USD
+
+	End       time.Duration // when the last job had ended and the cluster settled
+	Decisions int           // autoscale.Decide calls
+	Launched  int           // nodes launched
+	PeakNodes int           // most nodes billed at once
+	Series    []Sample      // with Options.Series
+}
+
+// Sample is the cluster at one time of a replay: nodes billed (starting, idle or busy) and
+// jobs queued.
+type Sample struct {
+	At     time.Duration
+	Nodes  int
+	Queued int
+}
+
+func (r *sim) result() Result {
+	res := r.res
+	res.BootHours = r.hours[booting]
+	res.IdleHours = r.hours[idle] + r.hours[unusable]
+	res.BusyHours = r.hours[busy]
+	res.NodeHours = res.BootHours + res.IdleHours + res.BusyHours
+	res.Cost = res.NodeHours * r.set.Size.HourlyPrice(r.set.Tier)
+	waits := make([]time.Duration, 0, len(r.due))
+	for _, i := range r.due {
+		waits = append(waits, r.runs[i].waited)
+	}
+	slices.Sort(waits)
+	res.WaitP50, res.WaitP95, res.WaitP99 = percentile(waits, 50), percentile(waits, 95), percentile(waits, 99)
+	if len(waits) > 0 {
+		res.WaitMax = waits[len(waits)-1]
+	}
+	return res
+}
+
+// percentile is the nearest-rank percentile p of sorted values; 0 for none.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	return sorted[min(max(rank, 1), len(sorted))-1]
+}
+
+// Row is a result as JSON and YAML show it: hours, seconds and dollars.
+type Row struct {
+	Setting     string  `json:"setting"`
+	Describe    string  `json:"describe"`
+	Jobs        int     `json:"jobs"`
+	Refused     int     `json:"refused"`
+	NodeHours   float64 `json:"nodeHours"`
+	BusyHours   float64 `json:"busyNodeHours"`
+	IdleHours   float64 `json:"idleNodeHours"`
+	BootHours   float64 `json:"bootNodeHours"`
+	OracleHours float64 `json:"oracleNodeHours"`
+	WaitP50     float64 `json:"waitP50Seconds"`
+	WaitP95     float64 `json:"waitP95Seconds"`
+	WaitP99     float64 `json:"waitP99Seconds"`
+	WaitMax     float64 `json:"waitMaxSeconds"`
+	Preempted   int     `json:"preemptedNodes"`
+	Restarted   int     `json:"restarts"`
+	Failed      int     `json:"lostJobs"`
+	LostHours   float64 `json:"lostNodeHours"`
+	CostUSD     float64 `json:"costUSD"`
+	EndSeconds  float64 `json:"endSeconds"`
+	Decisions   int     `json:"decisions"`
+	Launched    int     `json:"nodesLaunched"`
+	PeakNodes   int     `json:"peakNodes"`
+}
+
+// Row is r as JSON shows it.
+func (r Result) Row() Row {
+	return Row{Setting: r.Setting.Name, Describe: r.Setting.Describe(), Jobs: r.Jobs, Refused: len(r.Refused),
+		NodeHours: r.NodeHours, BusyHours: r.BusyHours, IdleHours: r.IdleHours, BootHours: r.BootHours, OracleHours: r.OracleHours,
+		WaitP50: r.WaitP50.Seconds(), WaitP95: r.WaitP95.Seconds(), WaitP99: r.WaitP99.Seconds(), WaitMax: r.WaitMax.Seconds(),
+		Preempted: r.Preempted, Restarted: r.Restarted, Failed: r.Failed, LostHours: r.LostHours, CostUSD: r.Cost,
+		EndSeconds: r.End.Seconds(), Decisions: r.Decisions, Launched: r.Launched, PeakNodes: r.PeakNodes}
+}
+
+// WriteTrace says what was read from a trace: its format, jobs, span and every row skipped
+// (the first few by line, then how many more).
+func WriteTrace(w io.Writer, name string, t Trace) {
+	fmt.Fprintf(w, "trace %s: %s format, %s submitted over %s", name, t.Format, plural(len(t.Jobs), "job"), span(t.Span()))
+	if !t.Start.IsZero() {
+		fmt.Fprintf(w, " from %s", t.Start.Format("2006-01-02 15:04"))
+	}
+	fmt.Fprintf(w, "; %s skipped\n", plural(len(t.Skipped), "row"))
+	writeSkips(w, "  skipped", t.Skipped)
+}
+
+// WriteTable writes one row per result, and under it the jobs each setting refused.
+func WriteTable(w io.Writer, results []Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "SETTING\tNODE-H\tIDLE-H\tBOOT-H\tORACLE-H\tWAIT P50\tP95\tP99\tPREEMPTED\tRESTARTS\tJOBS LOST\tLOST-H\tCOST\t")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t$%s\t\n", r.Setting.Name,
+			amount(r.NodeHours), amount(r.IdleHours), amount(r.BootHours), amount(r.OracleHours),
+			Wait(r.WaitP50), Wait(r.WaitP95), Wait(r.WaitP99), r.Preempted, r.Restarted, r.Failed, amount(r.LostHours), amount(r.Cost))
+	}
+	tw.Flush()
+	for _, r := range results {
+		if len(r.Refused) > 0 {
+			fmt.Fprintf(w, "%s: %s not replayed: wanting more nodes than max %d, as the server refuses at submit\n",
+				r.Setting.Name, plural(len(r.Refused), "job"), r.Setting.Max)
+			writeSkips(w, "  refused", r.Refused)
+		}
+	}
+}
+
+func writeSkips(w io.Writer, what string, skips []Skip) {
+	const shown = 5
+	for _, s := range skips[:min(len(skips), shown)] {
+		fmt.Fprintf(w, "%s %s\n", what, s)
+	}
+	if len(skips) > shown {
+		fmt.Fprintf(w, "%s: %s more\n", what, thousands(float64(len(skips)-shown), 0))
+	}
+}
+
+// plural writes "1 job", "82,247 jobs".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return thousands(float64(n), 0) + " " + noun + "s"
+}
+
+// Wait writes a queueing delay shortly: 0s, 45s, 12.5m, 3.2h, 2.1d.
+func Wait(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%.0fs", d.Seconds())
+	case d < time.Hour:
+		return fmt.Sprintf("%.1fm", d.Minutes())
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%.1fh", d.Hours())
+	}
+	return fmt.Sprintf("%.1fd", d.Hours()/24)
+}
+
+func span(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%.1f days", d.Hours()/24)
+	}
+	return d.Round(time.Second).String()
+}
+
+// amount writes hours or dollars: whole above 1,000 (12,345), else to the hundredth (3.90).
+func amount(v float64) string {
+	if math.Abs(v) >= 1000 {
+		return thousands(v, 0)
+	}
+	return thousands(v, 2)
+}
+
+// thousands writes v with the given decimals and commas between thousands: 12,345.6.
+func thousands(v float64, decimals int) string {
+	s := strconv.FormatFloat(v, 'f', decimals, 64)
+	sign := ""
+	if strings.HasPrefix(s, "-") {
+		sign, s = "-", s[1:]
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	var b strings.Builder
+	for i, c := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if frac != "" {
+		b.WriteString("." + frac)
+	}
+	return sign + b.String()
+}

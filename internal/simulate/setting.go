@@ -1,0 +1,209 @@
+package simulate
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/internal/autoscale"
+)
+
+// The server's timings a replay follows. TestServerTimings holds them to the server's defaults
+// (server.DefaultConfig), so that a change there shows here.
+const (
+	// DefaultInterval is the autoscaler's interval between passes when nothing kicks it.
+	DefaultInterval = 2 * time.Second
+	// HeartbeatTimeout is the silence after which the server loses a node. Agents of live
+	// nodes sync far more often, so in a replay only preemption loses nodes.
+	HeartbeatTimeout = 60 * time.Second
+)
+
+// Setting is one cluster setting to replay a trace against: what `compute create` sets, how
+// its nodes behave, and the server's own timings.
+type Setting struct {
+	Name     string // the setting's label in the report
+	Size     trainyard.VMSize
+	Min, Max int           // min_instances, max_instances
+	Idle     time.Duration // idle_time_before_scale_down
+	Boot     time.Duration // from a node's launch to its agent registering
+	// BootTimeout is the server's: a node whose agent has not registered by then is released.
+	BootTimeout time.Duration
+	Tier        trainyard.Tier
+	// PreemptionRate is how often a low-priority node is preempted, per node-hour.
+	PreemptionRate float64
+	// MaxRetries is how often a job restarts after a preemption before it is lost (fails
+	// with PreemptionError); 0 fails it at the first, as the store does today.
+	MaxRetries int
+	Seed       uint64        // seeds the preemptions
+	Interval   time.Duration // between autoscaler passes that nothing kicked
+}
+
+// DefaultMaxRetries is how often a preempted job restarts before it is lost.
+const DefaultMaxRetries = 3
+
+// DefaultSetting is the setting of a replay given no keys.
+func DefaultSetting() Setting {
+	size, _ := trainyard.LookupSize(trainyard.BuiltinSizes, trainyard.DefaultSize)
+	return Setting{Size: size, Max: 10, Idle: trainyard.DefaultIdleTimeBeforeScaleDown, Boot: 3 * time.Minute,
+		BootTimeout: autoscale.DefaultBootTimeout, Tier: trainyard.Dedicated, MaxRetries: DefaultMaxRetries, Seed: 1,
+		Interval: DefaultInterval}
+}
+
+// Keys are the keys Set takes, as help lists them.
+var Keys = []string{"name", "size", "min", "max", "idle", "boot", "boot-timeout", "tier", "preemption-rate", "max-retries", "seed", "interval"}
+
+// Set sets one key to a value written as on the command line. Its errors name the key, the
+// value and what it wants.
+func (s *Setting) Set(key, value string) error {
+	v := strings.TrimSpace(value)
+	var err error
+	switch strings.ToLower(strings.TrimSpace(key)) {
+	case "name":
+		s.Name = v
+	case "size":
+		size, ok := trainyard.LookupSize(trainyard.BuiltinSizes, v)
+		if !ok {
+			return fmt.Errorf("size %q is not in the catalog; choose one of: %s", v, strings.Join(trainyard.SizeNames(trainyard.BuiltinSizes), ", "))
+		}
+		s.Size = size
+	case "min":
+		s.Min, err = whole("min", v)
+	case "max":
+		s.Max, err = whole("max", v)
+	case "idle":
+		s.Idle, err = duration("idle", v)
+	case "boot":
+		s.Boot, err = duration("boot", v)
+	case "boot-timeout":
+		s.BootTimeout, err = duration("boot-timeout", v)
+	case "interval":
+		s.Interval, err = duration("interval", v)
+	case "tier":
+		if s.Tier, err = trainyard.ParseTier(v); err != nil {
+			err = fmt.Errorf("tier %q: must be dedicated or low_priority (lowpriority also accepted)", v)
+		}
+	case "preemption-rate":
+		s.PreemptionRate, err = rate(v)
+	case "max-retries":
+		s.MaxRetries, err = whole("max-retries", v)
+	case "seed":
+		if s.Seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			err = fmt.Errorf("seed %q: want a whole number of 0 or more", v)
+		}
+	default:
+		return fmt.Errorf("unknown key %q; the keys are: %s", key, strings.Join(Keys, ", "))
+	}
+	return err
+}
+
+// Apply sets every key=value of a comma-separated list, e.g. "idle=1800s,max=20".
+func (s *Setting) Apply(list string) error {
+	for _, kv := range strings.Split(list, ",") {
+		if strings.TrimSpace(kv) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("%q: want key=value, e.g. idle=1800s; the keys are: %s", kv, strings.Join(Keys, ", "))
+		}
+		if err := s.Set(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks the setting as a whole. Its errors name the keys, the values, the rule and
+// the fix.
+func (s Setting) Validate() error {
+	switch {
+	case s.Max < 1:
+		return fmt.Errorf("max %d: must be 1 or more, or no job can ever start", s.Max)
+	case s.Min < 0:
+		return fmt.Errorf("min %d: must be 0 or more", s.Min)
+	case s.Min > s.Max:
+		return fmt.Errorf("min %d is above max %d: min must be <= max", s.Min, s.Max)
+	case s.Idle < 0:
+		return fmt.Errorf("idle %s: must be 0 or more", s.Idle)
+	case s.Boot < 0:
+		return fmt.Errorf("boot %s: must be 0 or more", s.Boot)
+	case s.BootTimeout <= s.Boot:
+		return fmt.Errorf("boot %s is not shorter than boot-timeout %s: the server releases a node whose agent has not registered by its boot timeout, so no node would ever come up; lower boot or raise boot-timeout (e.g. boot-timeout=%s)",
+			s.Boot, s.BootTimeout, 2*s.Boot)
+	case s.MaxRetries < 0:
+		return fmt.Errorf("max-retries %d: must be 0 or more", s.MaxRetries)
+	case s.Interval <= 0:
+		return fmt.Errorf("interval %s: must be more than 0", s.Interval)
+	case s.PreemptionRate > 0 && s.Tier != trainyard.LowPriority:
+		return fmt.Errorf("preemption-rate %g/h applies to tier low_priority only: dedicated nodes are not preempted; set tier low_priority or leave preemption-rate out", s.PreemptionRate)
+	case s.Tier == trainyard.LowPriority && !s.Size.LowPriorityCapable:
+		return fmt.Errorf("size %s has no low_priority tier; use tier dedicated", s.Size.Name)
+	}
+	return nil
+}
+
+// Check is Validate, and that s can replay trace t: a Philly trace counts GPUs, so its
+// nodes need GPUs.
+func (s Setting) Check(t Trace) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if t.Format == Philly && s.Size.GPUs == 0 {
+		return fmt.Errorf("size %s has no GPUs, and a Philly trace counts GPUs per job; choose a GPU size (e.g. size STANDARD_NC24, 4 GPUs), or replay a submit,duration,nodes trace", s.Size.Name)
+	}
+	return nil
+}
+
+// Target is the compute target the setting describes, as the server would hold it.
+func (s Setting) Target() trainyard.ComputeTarget {
+	return trainyard.ComputeTarget{Workspace: "default", Name: "sim", Type: trainyard.TypeAmlCompute, Size: s.Size.Name,
+		Tier: s.Tier, State: trainyard.Succeeded,
+		Scale: trainyard.ScaleSettings{MinNodes: s.Min, MaxNodes: s.Max, IdleTimeBeforeScaleDown: s.Idle}}
+}
+
+// Policy is what the autoscaler steers the setting's target by: autoscale.PolicyOf, as the
+// server's loop builds it.
+func (s Setting) Policy() autoscale.Policy {
+	return autoscale.PolicyOf(s.Target(), s.BootTimeout, HeartbeatTimeout)
+}
+
+// Describe says the setting in one line, e.g. "STANDARD_NC24, 0 to 50 nodes, idle 2m0s,
+// boot 3m0s, dedicated".
+func (s Setting) Describe() string {
+	d := fmt.Sprintf("%s, %d to %d nodes, idle %s, boot %s, %s", s.Size.Name, s.Min, s.Max, s.Idle, s.Boot, s.Tier)
+	if s.Tier == trainyard.LowPriority {
+		d += fmt.Sprintf(" (preemption %g per node-hour, seed %d, %d retries)", s.PreemptionRate, s.Seed, s.MaxRetries)
+	}
+	return d
+}
+
+func whole(key, v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q: want a whole number", key, v)
+	}
+	return n, nil
+}
+
+// duration reads a Go duration (120s, 30m, 1h30m) or a number of seconds (120).
+func duration(key, v string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q: want seconds (120) or a duration like 120s, 30m or 1h30m", key, v)
+	}
+	return d, nil
+}
+
+// rate reads preemptions per node-hour: "0.05/h" or "0.05".
+func rate(v string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSuffix(v, "/h"), "/H"), 64)
+	if err != nil || f < 0 || f > 3600 {
+		return 0, fmt.Errorf("preemption-rate %q: want preemptions per node-hour, 0 or more, e.g. 0.05/h", v)
+	}
+	return f, nil
+}

@@ -1,0 +1,297 @@
+package simulate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/trainyard/trainyard"
+)
+
+// trace reads a submit,duration,nodes trace from rows of "submit duration nodes".
+func trace(t *testing.T, rows ...string) Trace {
+	t.Helper()
+	csv := "submit,duration,nodes\n"
+	for _, r := range rows {
+		csv += strings.ReplaceAll(strings.TrimSpace(r), " ", ",") + "\n"
+	}
+	tr, err := ReadTrace(strings.NewReader(csv))
+	if err != nil || len(tr.Skipped) > 0 {
+		t.Fatalf("ReadTrace: %v, skipped %v", err, tr.Skipped)
+	}
+	return tr
+}
+
+// setting is STANDARD_NC24, 0 to 4 nodes, idle 120 s, boot 3 min, dedicated, with keys on top.
+func setting(t *testing.T, keys string) Setting {
+	t.Helper()
+	s := DefaultSetting()
+	if err := s.Apply("size=STANDARD_NC24,max=4,idle=120s,boot=3m," + keys); err != nil {
+		t.Fatal(err)
+	}
+	s.Name = keys
+	return s
+}
+
+func mustRun(t *testing.T, tr Trace, s Setting) Result {
+	t.Helper()
+	res, err := Run(t.Context(), tr, s, Options{})
+	if err != nil {
+		t.Fatalf("Run(%s) error: %v", s.Name, err)
+	}
+	checkHours(t, res)
+	return res
+}
+
+// checkHours holds the identity of the hours: every billed hour was spent booting, idle or
+// busy.
+func checkHours(t *testing.T, r Result) {
+	t.Helper()
+	if sum := r.BootHours + r.IdleHours + r.BusyHours; math.Abs(sum-r.NodeHours) > 1e-6 {
+		t.Errorf("%s: boot %v + idle %v + busy %v = %v node-hours, want NodeHours %v", r.Setting.Name,
+			r.BootHours, r.IdleHours, r.BusyHours, sum, r.NodeHours)
+	}
+	if r.Failed == 0 && r.NodeHours+1e-9 < r.OracleHours {
+		t.Errorf("%s: %v node-hours, below the oracle bound %v", r.Setting.Name, r.NodeHours, r.OracleHours)
+	}
+}
+
+// want is the part of a Result the hand-computed cases check, in seconds.
+type want struct {
+	node, boot, idle, busy, oracle, lost   float64
+	p50, p99                               time.Duration
+	preempted, restarted, failed, launched int
+}
+
+func got(r Result) want {
+	s := func(h float64) float64 { return math.Round(h*3600*1000) / 1000 }
+	return want{node: s(r.NodeHours), boot: s(r.BootHours), idle: s(r.IdleHours), busy: s(r.BusyHours),
+		oracle: s(r.OracleHours), lost: s(r.LostHours), p50: r.WaitP50, p99: r.WaitP99,
+		preempted: r.Preempted, restarted: r.Restarted, failed: r.Failed, launched: r.Launched}
+}
+
+// Tiny traces whose answers are worked out by hand in each case's comment. Passes run on a 2 s
+// ticker and on every submit, registration and job end; a node boots in 180 s.
+func TestRunByHand(t *testing.T) {
+	tests := []struct {
+		name    string
+		rows    []string
+		keys    string
+		preempt []time.Duration // lifetimes of the low-priority machines, in launch order
+		want    want
+		end     time.Duration // when the replay ends, if checked
+	}{
+		{
+			// Launched at 0, registers at 180, runs 180-3780, idle until 3780+120 = 3900,
+			// a tick: released. 1 h + boot + idle time.
+			name: "one job of an hour, min 0, idle 120 s",
+			rows: []string{"0 3600 1"},
+			want: want{node: 3900, boot: 180, idle: 120, busy: 3600, oracle: 3600, p50: 3 * time.Minute, p99: 3 * time.Minute, launched: 1},
+			end:  3900 * time.Second,
+		},
+		{
+			// Idle until 3780+121 = 3901, which is no tick: released at the tick 3902.
+			name: "an idle time off the ticker waits for the next tick",
+			rows: []string{"0 3600 1"}, keys: "idle=121s",
+			want: want{node: 3902, boot: 180, idle: 122, busy: 3600, oracle: 3600, p50: 3 * time.Minute, p99: 3 * time.Minute, launched: 1},
+		},
+		{
+			// min 1 keeps the node after the job; the replay ends at the job's end, 3780.
+			name: "min 1 keeps its node",
+			rows: []string{"0 3600 1"}, keys: "min=1",
+			want: want{node: 3780, boot: 180, busy: 3600, oracle: 3600, p50: 3 * time.Minute, p99: 3 * time.Minute, launched: 1},
+		},
+		{
+			// Job 1 runs 180-780 on node 1. Job 2 comes at 700: running 1 + demand 1 > 1
+			// active, so node 2 launches at 700 (the autoscaler does not know job 1 ends soon).
+			// Job 1 ends at 780 and job 2 takes node 1 at once (waited 80 s), running to 1380;
+			// node 2 registers at 880, is idle, and goes at 1000; node 1 goes at 1500.
+			// Nodes: 1500 + 300 s; idle 120 + (1000-880).
+			name: "a queued job launches a node even when one will free soon",
+			rows: []string{"0 600 1", "700 600 1"},
+			want: want{node: 1800, boot: 360, idle: 240, busy: 1200, oracle: 1200, p50: 80 * time.Second, p99: 3 * time.Minute, launched: 2},
+		},
+		{
+			// Job 1 (1 node) launches node 1 at 0, job 2 (2 nodes) node 2 at 1: max 2. Node 1
+			// registers at 180 and takes job 1; node 2 at 181, but job 2 needs 2 and waits 1/2,
+			// and job 3 (1 node, at 2) waits behind it although node 2 is idle: head of line.
+			// Job 1 ends at 1180: job 2 takes both, until 1380 (waited 1179); job 3 then takes
+			// node 1 (both idle since 1380, ID order) until 1390 (waited 1378). Node 2 goes at
+			// 1500, node 1 at 1510. Nodes: 1510 + 1499 s.
+			name: "a waiting gang blocks a younger job: head of line",
+			rows: []string{"0 1000 1", "1 200 2", "2 10 1"}, keys: "max=2",
+			want: want{node: 3009, boot: 360, idle: 1239, busy: 1410, oracle: 1410, p50: 1179 * time.Second, p99: 1378 * time.Second, launched: 2},
+		},
+		{
+			// Node 1 takes the job at 180 and is preempted at 1000 (820 s of work lost). The
+			// tick at 1002 finds it lost and queues the job again; the next tick, 1004,
+			// recycles node 1's record and launches node 2 for the job. Node 2 registers at
+			// 1184 and runs the job from the start until 4784, then idles until 4904.
+			// Nodes: 1000 + 3900 s; the job waited 180 + 182 s.
+			name: "a preempted job restarts from zero on a new node",
+			rows: []string{"0 3600 1"}, keys: "tier=low_priority,preemption-rate=1", preempt: []time.Duration{1000 * time.Second},
+			want: want{node: 4900, boot: 360, idle: 120, busy: 4420, oracle: 3600, lost: 820, p50: 362 * time.Second, p99: 362 * time.Second,
+				preempted: 1, restarted: 1, launched: 2},
+		},
+		{
+			// As above, but with no retries the job is lost at 1002, and node 1's record
+			// goes at 1004: the replay ends there, billing less than the oracle.
+			name: "a preempted job past its retries is lost",
+			rows: []string{"0 3600 1"}, keys: "tier=low_priority,preemption-rate=1,max-retries=0", preempt: []time.Duration{1000 * time.Second},
+			want: want{node: 1000, boot: 180, busy: 820, oracle: 3600, lost: 820, p50: 3 * time.Minute, p99: 3 * time.Minute,
+				preempted: 1, failed: 1, launched: 1},
+			end: 1004 * time.Second,
+		},
+		{
+			// Node 1 runs the first job 180-240 and is preempted at 300 while idle: lost at
+			// the tick 302, recycled at 304. The job at 600 launches node 2, which registers
+			// at 780, runs it until 840 and idles its hour. Nodes: 300 + 3840 s; idle
+			// 60 + 3600 s.
+			name: "a preempted idle node is replaced when work comes",
+			rows: []string{"0 60 1", "600 60 1"}, keys: "tier=low_priority,preemption-rate=1,idle=1h",
+			preempt: []time.Duration{300 * time.Second},
+			want: want{node: 4140, boot: 360, idle: 3660, busy: 120, oracle: 120,
+				p50: 3 * time.Minute, p99: 3 * time.Minute, preempted: 1, launched: 2},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := setting(t, tt.keys)
+			r := newSim(trace(t, tt.rows...), s, newMem(s.Target()), Options{})
+			lifetimes := tt.preempt
+			r.preemptAfter = func() time.Duration {
+				if len(lifetimes) == 0 {
+					return 1000 * time.Hour
+				}
+				d := lifetimes[0]
+				lifetimes = lifetimes[1:]
+				return d
+			}
+			var steps []string
+			r.log = func(l string) { steps = append(steps, l) }
+			r.run()
+			res := r.result()
+			checkHours(t, res)
+			if r.left != 0 {
+				t.Errorf("%d jobs left after the replay, want 0", r.left)
+			}
+			if tt.end != 0 && res.End != tt.end {
+				t.Errorf("End = %s, want %s", res.End, tt.end)
+			}
+			if diff := cmp.Diff(tt.want, got(res), cmp.AllowUnexported(want{})); diff != "" {
+				t.Errorf("Run mismatch (-want +got):\n%s\nsteps:\n%s", diff, strings.Join(steps, "\n"))
+			}
+		})
+	}
+}
+
+// The price of a node-hour is the size's, 80% off for low priority.
+func TestCost(t *testing.T) {
+	tr := trace(t, "0 3600 1")
+	dedicated := mustRun(t, tr, setting(t, ""))
+	if want := 3900.0 / 3600 * 3.60; math.Abs(dedicated.Cost-want) > 1e-9 {
+		t.Errorf("dedicated cost = %v, want %v (3,900 s of STANDARD_NC24 at 3.60 $/h)", dedicated.Cost, want)
+	}
+	low := mustRun(t, tr, setting(t, "tier=low_priority"))
+	if want := 3900.0 / 3600 * 3.60 * 0.2; math.Abs(low.Cost-want) > 1e-9 {
+		t.Errorf("low-priority cost = %v, want %v", low.Cost, want)
+	}
+}
+
+// A job wider than max is refused, as the server refuses it at submit, and named by its line;
+// the others still run.
+func TestRunRefusesWideJobs(t *testing.T) {
+	res := mustRun(t, trace(t, "0 60 1", "0 60 5", "10 60 4"), setting(t, ""))
+	wantRefused := []Skip{{3, "wants 5 nodes together, more than max 4"}}
+	if diff := cmp.Diff(wantRefused, res.Refused); diff != "" {
+		t.Errorf("Refused mismatch (-want +got):\n%s", diff)
+	}
+	if res.Jobs != 2 || res.OracleHours*3600 != 300 {
+		t.Errorf("jobs = %d, oracle = %v s; want 2 jobs and 60 + 4*60 s", res.Jobs, res.OracleHours*3600)
+	}
+}
+
+func TestRunRefusesSettings(t *testing.T) {
+	philly := Trace{Format: Philly, Jobs: []Job{{Line: 2, Duration: time.Minute, GPUs: 1}}}
+	tests := []struct {
+		keys string
+		tr   Trace
+		want string
+	}{
+		{"size=STANDARD_D2_V2", philly, "size STANDARD_D2_V2 has no GPUs, and a Philly trace counts GPUs per job; choose a GPU size"},
+		{"boot=5m", Trace{}, "boot 5m0s is not shorter than boot-timeout 5m0s"},
+		{"min=5", Trace{}, "min 5 is above max 4"},
+		{"preemption-rate=0.1/h", Trace{}, "preemption-rate 0.1/h applies to tier low_priority only"},
+	}
+	for _, tt := range tests {
+		_, err := Run(t.Context(), tt.tr, setting(t, tt.keys), Options{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Run(%s) error = %v, want %q", tt.keys, err, tt.want)
+		}
+	}
+}
+
+// The same seed gives the same preemptions; another seed other ones.
+func TestPreemptionSeeded(t *testing.T) {
+	var rows []string
+	for i := range 40 {
+		rows = append(rows, fmt.Sprintf("%d %d %d", i*600, 3600+i*100, 1+i%3))
+	}
+	tr := trace(t, rows...)
+	a := mustRun(t, tr, setting(t, "tier=low_priority,preemption-rate=0.5,seed=7"))
+	b := mustRun(t, tr, setting(t, "tier=low_priority,preemption-rate=0.5,seed=7"))
+	c := mustRun(t, tr, setting(t, "tier=low_priority,preemption-rate=0.5,seed=8"))
+	if diff := cmp.Diff(a, b, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("two replays with seed 7 differ (-first +second):\n%s", diff)
+	}
+	if a.Preempted == 0 || a.Restarted == 0 || a.LostHours == 0 {
+		t.Errorf("seed 7: %d preempted, %d restarted, %v h lost; want some of each at 0.5 per node-hour", a.Preempted, a.Restarted, a.LostHours)
+	}
+	if a.Preempted == c.Preempted && a.NodeHours == c.NodeHours {
+		t.Errorf("seeds 7 and 8 preempted alike (%d nodes, %v node-hours); want other draws", a.Preempted, a.NodeHours)
+	}
+}
+
+// Settings are written as key=value lists, and their errors name the key and the value.
+func TestSettingApply(t *testing.T) {
+	s := DefaultSetting()
+	if err := s.Apply("size=standard_nc24, min=1,max=8,idle=1800,boot=90s,boot-timeout=10m,tier=lowpriority,preemption-rate=0.05/h,max-retries=1,seed=3,interval=5s,name=x"); err != nil {
+		t.Fatal(err)
+	}
+	want := Setting{Name: "x", Min: 1, Max: 8, Idle: 30 * time.Minute, Boot: 90 * time.Second, BootTimeout: 10 * time.Minute,
+		Tier: trainyard.LowPriority, PreemptionRate: 0.05, MaxRetries: 1, Seed: 3, Interval: 5 * time.Second}
+	want.Size, _ = trainyard.LookupSize(trainyard.BuiltinSizes, "STANDARD_NC24")
+	if diff := cmp.Diff(want, s); diff != "" {
+		t.Errorf("Apply mismatch (-want +got):\n%s", diff)
+	}
+	for in, msg := range map[string]string{
+		"idle=soon":            `idle "soon": want seconds (120) or a duration like 120s, 30m or 1h30m`,
+		"max=many":             `max "many": want a whole number`,
+		"size=STANDARD_X":      `size "STANDARD_X" is not in the catalog; choose one of: STANDARD_D2_V2`,
+		"idel=120s":            `unknown key "idel"; the keys are: name, size, min, max, idle`,
+		"idle":                 `"idle": want key=value`,
+		"tier=spot":            `tier "spot": must be dedicated or low_priority`,
+		"preemption-rate=-1/h": `preemption-rate "-1/h": want preemptions per node-hour`,
+	} {
+		s := DefaultSetting()
+		if err := s.Apply(in); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("Apply(%q) error = %v, want %q", in, err, msg)
+		}
+	}
+}
+
+// A replay stops when its context ends, as a command stops on Ctrl-C.
+func TestRunStopsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := Run(ctx, trace(t, "0 60 1"), setting(t, ""), Options{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run with a canceled context = %v, want context.Canceled", err)
+	}
+}
