@@ -78,3 +78,14 @@ type LogAppendResponse struct {
 type PreemptRequest struct {
 	Reason string `json:"reason,omitempty"`
 }
+
+// PreemptResponse says what became of a preempted node's job: it stops, and runs again as
+// its next attempt when it has retries left.
+type PreemptResponse struct {
+	Node        string `json:"node"`
+	Compute     string `json:"compute"`
+	Job         string `json:"job,omitempty"`
+	RunsAgain   bool   `json:"runsAgain"`
+	Attempt     int    `json:"attempt,omitempty"` // the attempt that stops
+	MaxAttempts int    `json:"maxAttempts,omitempty"`
+}

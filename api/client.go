@@ -221,9 +221,9 @@ func (c *Client) CancelJob(ctx context.Context, workspace, name string) (Job, er
 
 // PreemptNode takes back a node of a low-priority cluster, as the platform would; its job
 // runs again elsewhere.
-func (c *Client) PreemptNode(ctx context.Context, id, reason string) (Node, error) {
-	var out Node
-	err := c.Do(ctx, "POST", "/v1/nodes/"+url.PathEscape(id)+"/preempt", PreemptRequest{Reason: reason}, &out)
+func (c *Client) PreemptNode(ctx context.Context, workspace, id, reason string) (PreemptResponse, error) {
+	var out PreemptResponse
+	err := c.Do(ctx, "POST", ws(workspace)+"/nodes/"+url.PathEscape(id)+"/preempt", PreemptRequest{Reason: reason}, &out)
 	return out, err
 }
 

@@ -27,6 +27,7 @@ func (r *run) checkpointDir() string { return filepath.Join(r.codeDir(), ".train
 // restoreCheckpoint fills the checkpoint folder with what the job's earlier attempts saved,
 // if any, before the command starts.
 func (r *run) restoreCheckpoint(ctx context.Context) error {
+	os.RemoveAll(r.checkpointDir()) // what the code folder brought there is no checkpoint
 	if err := os.MkdirAll(r.checkpointDir(), 0o755); err != nil {
 		return err
 	}
@@ -72,15 +73,17 @@ func (r *run) keepCheckpoints(ctx context.Context, last *uint64) {
 	}
 }
 
-// saveCheckpoint sends the checkpoint folder to the server if it changed since last.
+// saveCheckpoint sends the checkpoint folder to the server if it changed since last, also
+// when it was emptied: the next attempt sees what the command left.
 func (r *run) saveCheckpoint(ctx context.Context, last *uint64) error {
 	if r.as.Rank > 0 {
 		return nil
 	}
 	sum, files := fingerprint(r.checkpointDir())
-	if files == 0 || sum == *last {
+	if sum == *last {
 		return nil
 	}
+	os.MkdirAll(r.checkpointDir(), 0o755) // a command may have removed the folder itself
 	if err := r.uploadDir(ctx, r.checkpointDir(), "checkpoint"); err != nil {
 		return err
 	}

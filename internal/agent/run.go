@@ -140,7 +140,7 @@ func (r *run) execute(ctx context.Context) {
 
 	shipCtx, stopShipping := context.WithCancel(ctx)
 	shipped := make(chan struct{})
-	var saved uint64 // the fingerprint of the checkpoint last sent
+	saved, _ := fingerprint(r.checkpointDir()) // what the server has: the restored checkpoint
 	go func() { r.shipLogs(shipCtx); close(shipped) }()
 	kept := make(chan struct{})
 	go func() { r.keepCheckpoints(shipCtx, &saved); close(kept) }()

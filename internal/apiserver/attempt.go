@@ -219,14 +219,23 @@ func (s *Server) preemptNode(w http.ResponseWriter, r *http.Request) error {
 	if req.Reason == "" {
 		req.Reason = "taken back by an operator (trainyard node preempt)"
 	}
-	n, err := s.Store.PreemptNode(r.Context(), r.PathValue("id"), req.Reason)
+	ws := r.PathValue("ws")
+	if err := s.Store.CheckWorkspace(r.Context(), ws); err != nil {
+		return err
+	}
+	n, err := s.Store.PreemptNode(r.Context(), ws, r.PathValue("id"), req.Reason)
 	if err != nil {
 		return err
 	}
 	s.Log.Info("node preempted", "node_id", n.ID, "compute", n.Compute, "job", n.Job, "reason", req.Reason)
 	s.Notify() // its agent hears in its sync that its job stops
 	s.Kick()
-	writeJSON(w, http.StatusOK, api.Node{ID: n.ID, Address: n.Address, Port: n.Port, State: string(trainyard.NodePreempted), RunID: n.Job})
+	out := api.PreemptResponse{Node: n.ID, Compute: n.Compute, Job: n.Job}
+	if j, err := s.Store.Job(r.Context(), ws, n.Job); n.Job != "" && err == nil {
+		out.RunsAgain = j.Status != trainyard.JobCancelRequested && j.Retry.Retries(j.Attempt, trainyard.ErrPreempted)
+		out.Attempt, out.MaxAttempts = j.Attempt, j.Retry.Max+1
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -75,6 +75,9 @@ func (s *Server) createCompute(w http.ResponseWriter, r *http.Request) error {
 		if e, err := s.quotaCheck(r, "ClusterMinNodesExceedCoreQuota", c, keep, true); err != nil || e != nil {
 			return firstErr(err, e)
 		}
+		if err := s.capacityCheck(c, keep, "min_instances"); err != nil {
+			return err
+		}
 	}
 	c, op, err := s.Store.CreateCompute(r.Context(), c)
 	if err != nil {

@@ -136,6 +136,9 @@ func (s *Server) admit(r *http.Request, j trainyard.Job, run *trainyard.ComputeT
 	if e, err := s.quotaCheck(r, "JobNodeCountExceedsCoreQuota", c, j.InstanceCount, true); err != nil || e != nil {
 		return "", firstErr(err, e)
 	}
+	if err := s.capacityCheck(c, j.InstanceCount, "resources.instance_count"); err != nil {
+		return "", err
+	}
 	if j.InstanceCount > 1 {
 		return trainyard.GangWait(0, j.InstanceCount, c.Name), nil
 	}

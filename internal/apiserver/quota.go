@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"cmp"
 	"net/http"
 
 	"github.com/trainyard/trainyard"
@@ -90,4 +91,23 @@ func firstErr(err error, e *quota.Exceeded) error {
 		return err
 	}
 	return &trainyard.Error{Code: trainyard.Conflict, Message: e.Message()}
+}
+
+// capacityCheck refuses what needs more cores than the location has for every cluster
+// together (its capacity_cores): nodes nodes of c's size, which field asks for.
+func (s *Server) capacityCheck(c trainyard.ComputeTarget, nodes int, field string) error {
+	loc := cmp.Or(c.Location, s.DefaultLocation)
+	if s.Capacity == nil || s.Capacity(loc) <= 0 || nodes <= 0 {
+		return nil
+	}
+	sizes, _ := s.Sizes(loc)
+	size, ok := trainyard.LookupSize(sizes, c.Size)
+	if !ok {
+		return nil
+	}
+	if need, have := nodes*size.VCPUs, s.Capacity(loc); need > have {
+		return trainyard.Errorf(trainyard.Invalid, "%s %d: %d node(s) of %s take %d cores, more than location %s has for all its clusters together (capacity_cores %d), so they could never run; ask for fewer nodes or a smaller size",
+			field, nodes, nodes, size.Name, need, loc, have)
+	}
+	return nil
 }

@@ -1,7 +1,9 @@
 package apiserver_test
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/trainyard/trainyard"
@@ -102,4 +104,25 @@ func TestQuotaComputeInstance(t *testing.T) {
 	e := newQuotaEnv(t)
 	_, err := e.c.CreateCompute(t.Context(), "default", api.ComputeSpec{Name: "gpu-box", Type: "computeinstance", Size: "Standard_NC6"})
 	wantError(t, err, http.StatusConflict, trainyard.Conflict, "ClusterMinNodesExceedCoreQuota", "standardNCFamily", "needs 6 more cores")
+}
+
+// What needs more cores than the location has for all its clusters is refused at once, the
+// cluster's min nodes at create and a job's nodes at submit, rather than waiting for ever.
+func TestCapacityRefusals(t *testing.T) {
+	e := newEnvWith(t, func(s *apiserver.Server) { s.Capacity = func(string) int { return 4 } })
+	ctx := t.Context()
+	_, err := e.c.CreateCompute(ctx, "default", api.ComputeSpec{Name: "big", Type: "amlcompute", Size: "STANDARD_D2_V2", MinInstances: intp(3), MaxInstances: intp(3)})
+	if !strings.Contains(fmt.Sprint(err), "min_instances 3: 3 node(s) of STANDARD_D2_V2 take 6 cores, more than location local has for all its clusters together (capacity_cores 4)") {
+		t.Errorf("create with min 3 = %v, want the capacity refusal", err)
+	}
+	mustCompute(t, e, api.ComputeSpec{Name: "three", Type: "amlcompute", Size: "STANDARD_D2_V2", MaxInstances: intp(3)})
+	_, err = e.c.CreateJob(ctx, "default", api.JobSpec{Command: "python train.py", Compute: api.Named("three"),
+		Resources: &api.Resources{InstanceCount: intp(3)}, Distribution: map[string]any{"type": "pytorch"}})
+	if !strings.Contains(fmt.Sprint(err), "resources.instance_count 3: 3 node(s) of STANDARD_D2_V2 take 6 cores") {
+		t.Errorf("a 3-node job = %v, want the capacity refusal", err)
+	}
+	if _, err := e.c.CreateJob(ctx, "default", api.JobSpec{Command: "python train.py", Compute: api.Named("three"),
+		Resources: &api.Resources{InstanceCount: intp(2)}, Distribution: map[string]any{"type": "pytorch"}}); err != nil {
+		t.Errorf("a 2-node job that fits = %v", err)
+	}
 }

@@ -41,7 +41,7 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/workspaces/{ws}/computes/{name}/nodes", authUser, s.listNodes},
 		{"GET", "/v1/workspaces/{ws}/computes/{name}/events", authUser, s.listEvents},
 		{"POST", "/v1/workspaces/{ws}/checkComputeNameAvailability", authUser, s.checkComputeName},
-		{"POST", "/v1/nodes/{id}/preempt", authUser, s.preemptNode},
+		{"POST", "/v1/workspaces/{ws}/nodes/{id}/preempt", authUser, s.preemptNode},
 		{"GET", "/v1/operations/{id}", authUser, s.showOperation}, // create, update, delete, attach, start, stop, restart
 
 		{"GET", "/v1/workspaces/{ws}/locations/{loc}/usages", authUser, s.listUsage},

@@ -31,6 +31,8 @@ type Server struct {
 	// CheckpointInterval is how often nodes send a job's checkpoint folder while it changes;
 	// zero leaves it to the agents' default.
 	CheckpointInterval time.Duration
+	// Capacity returns the cores a location has for every cluster together; 0 is no bound.
+	Capacity func(location string) int
 	// HeartbeatTimeout is the silence after which a node is lost; agents are told it.
 	HeartbeatTimeout time.Duration
 	Log              *slog.Logger

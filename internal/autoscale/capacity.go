@@ -59,13 +59,15 @@ func (a *Autoscaler) capacity(ctx context.Context, log *slog.Logger, t trainyard
 	}
 	fit = min(want, max(0, free)/max(per, 1))
 	if t.Tier != trainyard.LowPriority {
-		a.room.hold(locationName(t), key, (want-fit)*per)
+		a.room.hold(locationName(t), key, (min(want, loc.CapacityCores/max(per, 1))-fit)*per)
 	}
 	if fit == want {
 		return want, ""
 	}
 	full := fmt.Sprintf("location %s has %d of its %d cores in use", locationName(t), used, loc.CapacityCores)
-	if t.Tier == trainyard.LowPriority || len(spot) == 0 {
+	// Room is taken only for nodes that can ever fit: never for more than the location holds.
+	canFit := min(want, loc.CapacityCores/max(per, 1))
+	if t.Tier == trainyard.LowPriority || len(spot) == 0 || canFit <= fit {
 		return fit, fmt.Sprintf("%s: %s; waiting for room for %d more node(s) of %s", WaitNoCapacity, full, want-fit, t.Size)
 	}
 	slices.SortStableFunc(spot, func(x, y trainyard.Node) int {
@@ -74,7 +76,7 @@ func (a *Autoscaler) capacity(ctx context.Context, log *slog.Logger, t trainyard
 		}
 		return cmp.Compare(y.CreatedAt.UnixNano(), x.CreatedAt.UnixNano())
 	})
-	need := (want-fit)*per - (free - fit*per) - coming
+	need := (canFit-fit)*per - (free - fit*per) - coming
 	taken := 0
 	for _, n := range spot {
 		if need <= 0 {
@@ -88,6 +90,9 @@ func (a *Autoscaler) capacity(ctx context.Context, log *slog.Logger, t trainyard
 		log.Info("low-priority node preempted for a dedicated cluster", "node_id", n.ID, "compute", n.Compute)
 		need -= coresOf(loc, sizeOfNode(targets, n))
 		taken++
+	}
+	if taken == 0 {
+		return fit, fmt.Sprintf("%s: %s; waiting for the low-priority nodes preempted for room to be released", WaitNoCapacity, full)
 	}
 	return fit, fmt.Sprintf("%s: %s; preempted %d low-priority node(s) to make room", WaitNoCapacity, full, taken)
 }

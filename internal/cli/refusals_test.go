@@ -72,6 +72,10 @@ func runRefusals(t *testing.T, s *server, tests []refusal) {
 func TestArgumentErrors(t *testing.T) {
 	isolate(t)
 	runRefusals(t, newServer(t), []refusal{
+		{name: "a number flag that is no number", args: []string{"job", "submit", "--max-retries", "x", "--", "true"}, wantCode: 2, noRequests: true,
+			wantErr: []string{`--max-retries "x": want a whole number`, "run 'trainyard job submit --help' for usage"}, notErr: []string{"strconv"}},
+		{name: "node preempt without a node", args: []string{"node", "preempt", ""}, wantCode: 2, noRequests: true,
+			wantErr: []string{"NODE is empty: give a node ID"}},
 		{name: "job submit without a command", args: []string{"job", "submit", "--compute", "local"}, wantCode: 2, noRequests: true,
 			wantErr: []string{"job submit needs the command to run after --: trainyard job submit --compute cpu-cluster --code examples/digits --stream -- python3",
 				"usage: trainyard job submit [flags] -- COMMAND [ARG...]", "run 'trainyard job submit --help' for more"},

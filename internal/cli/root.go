@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,7 +69,7 @@ targets, submit training jobs to them, stream their logs and metrics, and get th
 	root.AddCommand(newComputeCmd(g), newComputeTargetCmd(g), newEnvironmentCmd(g), newJobCmd(g), newNodeCmd(g), newOperationCmd(g), newQuotaCmd(g), newSimulateCmd(g), newWorkspaceCmd(g))
 	usageArgs(root)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return UsageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, c.CommandPath())}
+		return UsageError{fmt.Errorf("%s\nrun '%s --help' for usage", flagError(err), c.CommandPath())}
 	})
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -288,4 +289,17 @@ func (g *globals) print(v any, table func(w io.Writer)) error {
 		return nil
 	}
 	return UsageError{fmt.Errorf("--output %q: choose table, json or yaml", g.output)}
+}
+
+// badNumber is pflag's words for a flag value that is not a number, which name Go's parser.
+var badNumber = regexp.MustCompile(`^invalid argument "(.*)" for "(.*)" flag: strconv\.Parse(Int|Uint|Float|Bool): .*$`)
+
+// flagError says what is wrong with a flag in the user's words.
+func flagError(err error) string {
+	m := badNumber.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err.Error()
+	}
+	want := map[string]string{"Int": "a whole number", "Uint": "a whole number, 0 or more", "Float": "a number", "Bool": "true or false"}[m[3]]
+	return fmt.Sprintf("%s %q: want %s", m[2], m[1], want)
 }

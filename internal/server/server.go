@@ -171,7 +171,8 @@ func Run(ctx context.Context, cfg Config, ready func(url string)) error {
 	ledger := &quota.Ledger{Source: db, Defaults: func(loc string) quota.Limits { return limits[loc] },
 		Sizes: func(loc string) []trainyard.VMSize { return sizes[loc] }}
 	apiSrv := &apiserver.Server{Quota: ledger, CheckpointInterval: cfg.CheckpointInterval, HeartbeatTimeout: cfg.HeartbeatTimeout,
-		Store: db, DataDir: cfg.DataDir, DefaultLocation: cfg.Locations[0].Name, Log: log.With("component", "api"),
+		Capacity: func(loc string) int { return locations[loc].CapacityCores },
+		Store:    db, DataDir: cfg.DataDir, DefaultLocation: cfg.Locations[0].Name, Log: log.With("component", "api"),
 		Sizes: func(loc string) ([]trainyard.VMSize, bool) { s, ok := sizes[loc]; return s, ok },
 	}
 	scaler := autoscale.New(autoscale.Config{

@@ -104,13 +104,14 @@ func (f freed) Unwrap() error { return f.error }
 // PreemptNode takes back a node of a low-priority cluster, as the platform does when it needs
 // the capacity: the node becomes preempted, its job is told to stop (with the agent's grace to
 // checkpoint) and then runs again elsewhere as its next attempt, and the node is released.
-func (s *DB) PreemptNode(ctx context.Context, id, reason string) (NodeRow, error) {
+// A workspace other than "" must be the node's.
+func (s *DB) PreemptNode(ctx context.Context, workspace, id, reason string) (NodeRow, error) {
 	var n NodeRow
 	err := s.update(ctx, func(tx *sql.Tx) error {
 		var err error
 		n, err = scanNode(tx.QueryRow(`SELECT `+nodeCols+` FROM nodes WHERE id = ?`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return trainyard.Errorf(trainyard.NotFound, "node %q not found; list the nodes of a cluster with: trainyard compute list-nodes --name CLUSTER", id)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && workspace != "" && n.Workspace != workspace {
+			return trainyard.Errorf(trainyard.NotFound, "node %q not found in workspace %q; list the nodes of a cluster with: trainyard compute list-nodes --name CLUSTER", id, workspace)
 		}
 		if err != nil {
 			return err
@@ -225,6 +226,6 @@ func (s *DB) NodeHolds(ctx context.Context, nodeID string, jobID int64) (bool, e
 
 // ReclaimNode preempts a low-priority node for the capacity its location needs elsewhere.
 func (s *DB) ReclaimNode(ctx context.Context, id, reason string) error {
-	_, err := s.PreemptNode(ctx, id, reason)
+	_, err := s.PreemptNode(ctx, "", id, reason)
 	return err
 }

@@ -67,7 +67,7 @@ func TestAttemptEnds(t *testing.T) {
 				}
 				switch tt.how {
 				case "preempt":
-					if _, err := db.PreemptNode(ctx, node, "test"); err != nil {
+					if _, err := db.PreemptNode(ctx, "default", node, "test"); err != nil {
 						t.Fatal(err)
 					}
 					if _, err := db.FinishJob(ctx, node, j.ID, n, Outcome{Canceled: true}); err != nil {
@@ -117,7 +117,7 @@ func TestSupersededAttemptFenced(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.PreemptNode(ctx, "n-2", "test"); err != nil {
+	if _, err := db.PreemptNode(ctx, "default", "n-2", "test"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.FinishJob(ctx, "n-2", j.ID, 1, Outcome{Canceled: true}); err != nil {
@@ -159,7 +159,7 @@ func TestPreemptNodeRefusals(t *testing.T) {
 	}
 	mustNode(t, db, "d-1", "default", "gpu")
 	mustNode(t, db, "s-1", "default", "spot")
-	if _, err := db.PreemptNode(ctx, "s-1", "test"); err != nil {
+	if _, err := db.PreemptNode(ctx, "default", "s-1", "test"); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -172,7 +172,7 @@ func TestPreemptNodeRefusals(t *testing.T) {
 		{"nope", trainyard.NotFound, "trainyard compute list-nodes"},
 	}
 	for _, tt := range tests {
-		_, err := db.PreemptNode(ctx, tt.node, "test")
+		_, err := db.PreemptNode(ctx, "default", tt.node, "test")
 		if trainyard.ErrorCode(err) != tt.code || !strings.Contains(err.Error(), tt.mentions) {
 			t.Errorf("PreemptNode(%s) = %v, want %s mentioning %q", tt.node, err, tt.code, tt.mentions)
 		}
