@@ -283,6 +283,16 @@ func (c *Client) Outputs(ctx context.Context, workspace, name string) (io.ReadCl
 	return resp.Body, nil
 }
 
+// Checkpoint returns the last checkpoint of a job as a tar.gz stream; close it. NotFound when
+// the job saved none.
+func (c *Client) Checkpoint(ctx context.Context, workspace, name string) (io.ReadCloser, error) {
+	resp, err := c.send(ctx, "GET", ws(workspace)+"/jobs/"+url.PathEscape(name)+"/checkpoint", nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
 // Sync is the agent's heartbeat and lease.
 func (c *Client) Sync(ctx context.Context, req SyncRequest) (SyncResponse, error) {
 	var out SyncResponse

@@ -260,3 +260,23 @@ func (s *Server) readAttemptLog(ctx context.Context, j store.JobRow, attempt, ra
 	}
 	return readAt(s.rankLogPath(j.ID, rank), offset, maxLogRead)
 }
+
+// jobCheckpoint sends the last checkpoint a job saved, as a tar.gz of its
+// $TRAINYARD_CHECKPOINT_DIR; NotFound when it saved none.
+func (s *Server) jobCheckpoint(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.Store.Job(r.Context(), r.PathValue("ws"), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(s.checkpointPath(j.ID))
+	if errors.Is(err, os.ErrNotExist) {
+		return trainyard.Errorf(trainyard.NotFound, "job %q has no checkpoint: it saved nothing in $TRAINYARD_CHECKPOINT_DIR", j.Name)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/gzip")
+	_, err = io.Copy(w, f)
+	return err
+}

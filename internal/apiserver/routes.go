@@ -57,6 +57,7 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/workspaces/{ws}/jobs/{name}/cancel", authUser, s.cancelJob},
 		{"GET", "/v1/workspaces/{ws}/jobs/{name}/logs", authUser, s.jobLogs},
 		{"GET", "/v1/workspaces/{ws}/jobs/{name}/outputs", authUser, s.jobOutputs},
+		{"GET", "/v1/workspaces/{ws}/jobs/{name}/checkpoint", authUser, s.jobCheckpoint},
 		{"GET", "/v1/workspaces/{ws}/jobs/{name}/metrics", authUser, s.jobMetrics},
 
 		{"POST", "/v1/run/metrics", authRun, s.logMetrics},

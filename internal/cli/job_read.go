@@ -297,6 +297,20 @@ func newJobMetricsCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// unpack returns what extracts a tar.gz the server sent (or the error it sent) into dir,
+// replacing what dir held.
+func unpack(body io.ReadCloser, err error) func(dir string) error {
+	return func(dir string) error {
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		os.RemoveAll(dir)
+		_, err := snapshot.Extract(body, dir, snapshot.Limits{MaxFiles: 1 << 20, MaxBytes: 1 << 40})
+		return err
+	}
+}
+
 func newJobDownloadCmd(g *globals) *cobra.Command {
 	var name, path string
 	cmd := &cobra.Command{
@@ -304,7 +318,8 @@ func newJobDownloadCmd(g *globals) *cobra.Command {
 		Short: "Download a job's outputs and logs",
 		Long: "Download a job's outputs to PATH/NAME/outputs/ and its log to PATH/NAME/user_logs/std_log.txt; " +
 			"of a multi-node job, also each rank's own log, user_logs/std_log_process_N.txt; of a job that ran more than once, " +
-			"each attempt's own log, user_logs/attempt_N/std_log.txt.",
+			"each attempt's own log, user_logs/attempt_N/std_log.txt; and the last checkpoint the job saved in " +
+			"$TRAINYARD_CHECKPOINT_DIR, to PATH/NAME/checkpoint/.",
 		Example: "  trainyard job download --name keen_otter_4fa1c2 --download-path ./results",
 		Args:    cobra.NoArgs,
 		RunE: g.named(&name, func(ctx context.Context, c *api.Client, name string) error {
@@ -347,19 +362,13 @@ func newJobDownloadCmd(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			out := filepath.Join(dir, "outputs")
-			body, err := c.Outputs(ctx, g.ws(), name)
-			switch {
-			case api.IsNotFound(err):
+			if err := unpack(c.Outputs(ctx, g.ws(), name))(filepath.Join(dir, "outputs")); api.IsNotFound(err) {
 				fmt.Fprintf(g.stderr, "job %s has no outputs\n", name)
-			case err != nil:
-				return err
-			default:
-				defer body.Close()
-				os.RemoveAll(out)
-				if _, err := snapshot.Extract(body, out, snapshot.Limits{MaxFiles: 1 << 20, MaxBytes: 1 << 40}); err != nil {
-					return fmt.Errorf("unpack outputs: %w", err)
-				}
+			} else if err != nil {
+				return fmt.Errorf("outputs: %w", err)
+			}
+			if err := unpack(c.Checkpoint(ctx, g.ws(), name))(filepath.Join(dir, "checkpoint")); err != nil && !api.IsNotFound(err) {
+				return fmt.Errorf("checkpoint: %w", err)
 			}
 			fmt.Fprintf(g.stdout, "downloaded job %s to %s\n", name, dir)
 			return nil

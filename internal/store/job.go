@@ -371,7 +371,8 @@ func (s *DB) SetJobRunning(ctx context.Context, nodeID string, jobID int64, atte
 		}
 		q := `UPDATE jobs SET status = ? WHERE id = ?`
 		if st == trainyard.JobRunning {
-			q = `UPDATE jobs SET status = ?, started_at = ` + fmt.Sprint(s.now()) + ` WHERE id = ?`
+			// started is the first attempt's start; each attempt keeps its own in job_attempts.
+			q = `UPDATE jobs SET status = ?, started_at = CASE WHEN started_at = 0 THEN ` + fmt.Sprint(s.now()) + ` ELSE started_at END WHERE id = ?`
 		}
 		_, err = tx.Exec(q, st, jobID)
 		return err
