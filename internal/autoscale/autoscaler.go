@@ -143,6 +143,7 @@ type target struct {
 	actLog      errLog
 	launchLog   errLog
 	lastReason  string            // Reason of the previous pass's plan, to record each plan once
+	lastHeld    string            // why the location's capacity last held launches back, recorded once
 	keep        map[string]string // Keep of the previous pass, to record each reason once
 }
 
@@ -404,10 +405,15 @@ func (a *Autoscaler) pass(ctx context.Context, log *slog.Logger, ts *target, t t
 			toLaunch, quotaWait = room, reason
 		}
 	}
+	held := ""
 	if fit, reason := a.capacity(ctx, log, t, loc, toLaunch); fit < toLaunch {
 		log.Info("launch held by the location's capacity", "wanted", toLaunch, "fit", fit, "reason", reason)
-		toLaunch, quotaWait = fit, reason
+		if reason != ts.lastHeld {
+			a.event(ctx, log, t, EventScale, fmt.Sprintf("%d of the %d nodes to launch held back: %s", toLaunch-fit, toLaunch, reason))
+		}
+		toLaunch, quotaWait, held = fit, reason, reason
 	}
+	ts.lastHeld = held
 	launched := a.launchAll(ctx, log, ts, t, loc, toLaunch, now)
 
 	switch {

@@ -57,6 +57,9 @@ func TestDedicatedDemandPreemptsLowPriority(t *testing.T) {
 		if s, ok := states[idle]; ok && s != trainyard.NodePreempted && s != trainyard.NodeLeaving {
 			t.Errorf("the idle low-priority node is %s, want it preempted (or released already)", s)
 		}
+		if ev := st.eventsOf("ws/ded", "scale"); len(ev) == 0 || !strings.Contains(ev[len(ev)-1], "held back: NoCapacity") {
+			t.Errorf("dedicated events = %q, want the held launch", ev)
+		}
 		if w := st.waitReason("ws/ded"); !strings.HasPrefix(w, autoscale.WaitNoCapacity+": location local has 4 of its 4 cores in use") || !strings.Contains(w, "preempted 1 low-priority node") {
 			t.Errorf("dedicated wait reason = %q, want NoCapacity naming the cores and the preemption", w)
 		}
