@@ -519,6 +519,11 @@ func (a *Autoscaler) waitReason(ts *target, t trainyard.ComputeTarget, p Policy,
 	}
 	starting += launched
 	progress := fmt.Sprintf("(%d ready of %d wanted)", ready, o.Demand)
+	if ready >= o.Demand && ready > 0 {
+		// Enough nodes are idle: they take the work when their agents next ask for it (just
+		// after a server restart, say).
+		progress = fmt.Sprintf("(%s idle, taking the work at their agents' next contact)", plural(ready, "node"))
+	}
 	switch {
 	case t.Type == trainyard.TypeComputeInstance && p.Max <= 0:
 		return fmt.Sprintf("%s: compute instance %s is stopped; start it with: trainyard compute start --name %s",

@@ -79,3 +79,26 @@ func TestDedicatedDemandPreemptsLowPriority(t *testing.T) {
 		}
 	})
 }
+
+// Queued work on a cluster whose idle nodes suffice waits for their agents to ask for it, as
+// just after a server restart; the wait reason says so rather than "2 ready of 1 wanted".
+func TestWaitReasonWithIdleNodes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st, p := newFakeState(), newFakeProvider()
+		c := cluster("gpu")
+		c.Scale.MinNodes = 2
+		st.addCompute(c)
+		a, stop := start(t, st, p)
+		defer stop()
+		synctest.Wait()
+		for id := range st.nodeStates("ws/gpu") {
+			st.register(id)
+		}
+		st.setDemand("ws/gpu", 1)
+		a.Kick()
+		synctest.Wait()
+		if got, want := st.waitReason("ws/gpu"), "WaitingForNodes: (2 nodes idle, taking the work at their agents' next contact)"; got != want {
+			t.Errorf("wait reason = %q, want %q", got, want)
+		}
+	})
+}
