@@ -138,7 +138,7 @@ func TestRankCommand(t *testing.T) {
 		{name: "pytorch runs the command as it is", d: trainyard.Distribution{Type: trainyard.DistributionPyTorch}, rank: 1,
 			want: []string{"python train.py --lr 'x'"}},
 		{name: "mpi rank 0 runs mpirun over every node", d: mpi, rank: 0,
-			want: []string{"command -v mpirun >/dev/null || { echo \"trainyard: an mpi job runs mpirun, which this node lacks", "exec mpirun", "--np 4", "--host localhost:2,rank1:2", `plm_rsh_agent "$TRAINYARD_BIN agent mpi-rsh"`, "--mca odls_base_sigkill_timeout 8",
+			want: []string{"command -v mpirun >/dev/null || { echo \"trainyard: an mpi job runs mpirun, which this node lacks", "exec mpirun", "--np 4", "--host localhost:2,rank1:2", `plm_rsh_agent "$TRAINYARD_BIN agent mpi-rsh"`, "--mca odls_base_sigkill_timeout 3",
 				"btl_tcp_if_include lo", `cd "${TRAINYARD_OUTPUTS_DIR%/outputs}"`, `'python train.py --lr '\''x'\'''`}},
 		{name: "pytorch of 2 per node: the launcher, rank 1's processes from global rank 2",
 			d: trainyard.Distribution{Type: trainyard.DistributionPyTorch, ProcessCountPerInstance: 2}, rank: 1,

@@ -209,9 +209,9 @@ func newMPIWorkerCmd() *cobra.Command {
 				return fmt.Errorf("mpi-worker: become the reaper of the job's daemons: %w", err)
 			}
 			dir, _ := os.Getwd()
-			// As long as mpirun gives its processes (8 s), and less than the agent's grace
+			// Longer than mpirun gives its processes (3 s), and less than the agent's grace
 			// (10 s), so the relay is done before it is killed.
-			return mpirelay.Serve(cmd.Context(), ln, os.Getenv("TRAINYARD_MPI_SECRET"), dir, 8*time.Second)
+			return mpirelay.Serve(cmd.Context(), ln, os.Getenv("TRAINYARD_MPI_SECRET"), dir, 5*time.Second)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "", "the address to listen on")

@@ -304,6 +304,13 @@ func (s *Server) agentFinish(w http.ResponseWriter, r *http.Request) error {
 	if req.Error != nil {
 		o.Error = &trainyard.JobError{Code: req.Error.Code, Message: req.Error.Message}
 	}
+	if j, err := s.Store.JobByID(r.Context(), id); err == nil && j.Distribution.Type == trainyard.DistributionMPI &&
+		j.Node == principal(r).Subject && !req.Canceled && (req.ExitCode == nil || *req.ExitCode != 0) {
+		// mpirun ended the job: its own words name the process that made it.
+		if who := mpiCulprit(tailOf(s.nodeLogPath(j, 0), 64<<10)); who != "" {
+			o.Error = &trainyard.JobError{Code: trainyard.ErrUserError, Message: who + "; see user_logs/std_log.txt"}
+		}
+	}
 	j, err := s.Store.FinishJob(r.Context(), principal(r).Subject, id, attempt, o)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"bytes"
 	"cmp"
+	"fmt"
 	"maps"
 	"regexp"
 	"slices"
@@ -82,4 +83,22 @@ func (m *mpiSplit) flush() []procLine {
 		delete(m.pending, k)
 	}
 	return out
+}
+
+// Open MPI's words for the process that ended an mpi job, in mpirun's own output.
+var (
+	mpiExited   = regexp.MustCompile(`Process name: \[\[\d+,\d+\],(\d+)\]\s+Exit code:\s+(\d+)`)
+	mpiSignaled = regexp.MustCompile(`process rank (\d+) with PID \d+ on node \S+ exited on signal (\d+)`)
+)
+
+// mpiCulprit names the process whose end ended an mpi job, as mpirun's output tells it; ""
+// when it does not.
+func mpiCulprit(out []byte) string {
+	if m := mpiExited.FindSubmatch(out); m != nil {
+		return fmt.Sprintf("process %s exited with code %s", m[1], m[2])
+	}
+	if m := mpiSignaled.FindSubmatch(out); m != nil {
+		return fmt.Sprintf("process %s was killed by signal %s", m[1], m[2])
+	}
+	return ""
 }

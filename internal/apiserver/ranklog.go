@@ -243,3 +243,16 @@ func (s *Server) ranksRunning(ctx context.Context, j store.JobRow) bool {
 	}
 	return false
 }
+
+// tailOf is the last n bytes of the file at path; nil when it cannot be read.
+func tailOf(path string, n int64) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	size := fileSize(path)
+	from := max(0, size-n)
+	b, _ := io.ReadAll(io.NewSectionReader(f, from, size-from))
+	return b
+}

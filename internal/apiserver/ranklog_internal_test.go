@@ -75,3 +75,18 @@ func TestMPISplit(t *testing.T) {
 		})
 	}
 }
+
+// mpirun's own words name the process that ended the job, in either of its two forms.
+func TestMPICulprit(t *testing.T) {
+	tests := []struct{ out, want string }{
+		{"-----\nmpirun detected that one or more processes exited with non-zero status, thus causing\nthe job to be terminated. The first process to do so was:\n\n  Process name: [[6866,1],1]\n  Exit code:    3\n-----\n",
+			"process 1 exited with code 3"},
+		{"mpirun noticed that process rank 2 with PID 0 on node vm exited on signal 9 (Killed).\n", "process 2 was killed by signal 9"},
+		{"[vm:30621] [[7011,0],0] ORTE_ERROR_LOG: Data unpack would read past end of buffer\n", ""},
+	}
+	for _, tt := range tests {
+		if got := mpiCulprit([]byte(tt.out)); got != tt.want {
+			t.Errorf("mpiCulprit(%q) = %q, want %q", tt.out, got, tt.want)
+		}
+	}
+}

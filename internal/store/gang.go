@@ -234,7 +234,7 @@ func (s *DB) finishRank(tx *sql.Tx, j JobRow, r Rank, st trainyard.JobStatus, ex
 		}
 	} else if ecode == trainyard.ErrUserError && mpiHead {
 		what, _, _ := strings.Cut(emsg, "; see ")
-		emsg = fmt.Sprintf("mpirun, on node rank 0 (node %s): %s, so a process of the job failed and the other ranks were stopped; Open MPI's lines in user_logs/std_log.txt say which (trainyard job stream --name %s)",
+		emsg = fmt.Sprintf("mpirun, on node rank 0 (node %s): %s, so the job's other processes were stopped; see Open MPI's lines in user_logs/std_log.txt (trainyard job stream --name %s)",
 			r.Node, what, j.Name)
 	} else if p := j.Distribution.Processes(); ecode == trainyard.ErrUserError && p > 1 {
 		what, _, _ := strings.Cut(emsg, "; see ")

@@ -304,7 +304,7 @@ func TestMPIGangFailureNamesMpirun(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := mustJobByID(t, db, j.ID)
-	if got.Status != trainyard.JobFailed || got.Error == nil || !strings.Contains(got.Error.Message, "mpirun, on node rank 0 (node n-1): the command exited with a non-zero code, so a process of the job failed") {
+	if got.Status != trainyard.JobFailed || got.Error == nil || !strings.Contains(got.Error.Message, "mpirun, on node rank 0 (node n-1): the command exited with a non-zero code, so the job's other processes were stopped") {
 		t.Errorf("job = %s %+v, want Failed naming mpirun", got.Status, got.Error)
 	}
 	if _, err := db.FinishJob(ctx, "n-2", j.ID, 1, Outcome{Canceled: true, ExitCode: exitCode(143)}); err != nil {
