@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -188,17 +187,8 @@ func (s *Server) agentSnapshot(w http.ResponseWriter, r *http.Request) error {
 	if j.Snapshot == "" {
 		return trainyard.Errorf(trainyard.NotFound, "job %d has no code snapshot", j.ID)
 	}
-	f, err := os.Open(s.snapshotPath(j.Snapshot))
-	if errors.Is(err, os.ErrNotExist) {
-		return trainyard.Errorf(trainyard.NotFound, "snapshot %s of job %d is missing from the server's data dir", j.Snapshot, j.ID)
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	w.Header().Set("Content-Type", "application/gzip")
-	_, err = io.Copy(w, f)
-	return err
+	return serveGzip(w, s.snapshotPath(j.Snapshot),
+		trainyard.Errorf(trainyard.NotFound, "snapshot %s of job %d is missing from the server's data dir", j.Snapshot, j.ID))
 }
 
 func (s *Server) agentStatus(w http.ResponseWriter, r *http.Request) error {

@@ -213,20 +213,11 @@ func (s *Server) jobOutputs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(s.outputsPath(j.ID))
-	if errors.Is(err, os.ErrNotExist) {
-		if !j.Status.Terminal() {
-			return trainyard.Errorf(trainyard.Conflict, "job %q is %s; its outputs are uploaded when it ends: wait with trainyard job stream --name %s", j.Name, j.Status, j.Name)
-		}
-		return trainyard.Errorf(trainyard.NotFound, "job %q has no outputs: it wrote nothing to ./outputs", j.Name)
+	missing := trainyard.Errorf(trainyard.NotFound, "job %q has no outputs: it wrote nothing to ./outputs", j.Name)
+	if !j.Status.Terminal() {
+		missing = trainyard.Errorf(trainyard.Conflict, "job %q is %s; its outputs are uploaded when it ends: wait with trainyard job stream --name %s", j.Name, j.Status, j.Name)
 	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	w.Header().Set("Content-Type", "application/gzip")
-	_, err = io.Copy(w, f)
-	return err
+	return serveGzip(w, s.outputsPath(j.ID), missing)
 }
 
 // appendLog adds data at offset to a job's log. A chunk the server already holds (an agent's
@@ -260,4 +251,19 @@ func appendLog(path string, offset int64, data []byte) (int64, error) {
 		return size, err
 	}
 	return size + int64(n), nil
+}
+
+// serveGzip sends the tar.gz at path, or missing when there is none.
+func serveGzip(w http.ResponseWriter, path string, missing error) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return missing
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/gzip")
+	_, err = io.Copy(w, f)
+	return err
 }

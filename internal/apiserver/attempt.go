@@ -194,17 +194,7 @@ func (s *Server) agentCheckpointGet(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(s.checkpointPath(j.ID))
-	if errors.Is(err, os.ErrNotExist) {
-		return trainyard.Errorf(trainyard.NotFound, "job %s has no checkpoint yet", j.Name)
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	w.Header().Set("Content-Type", "application/gzip")
-	_, err = io.Copy(w, f)
-	return err
+	return serveGzip(w, s.checkpointPath(j.ID), trainyard.Errorf(trainyard.NotFound, "job %s has no checkpoint yet", j.Name))
 }
 
 // preemptNode takes back a node of a low-priority cluster, as the platform does when it needs
@@ -268,15 +258,6 @@ func (s *Server) jobCheckpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(s.checkpointPath(j.ID))
-	if errors.Is(err, os.ErrNotExist) {
-		return trainyard.Errorf(trainyard.NotFound, "job %q has no checkpoint: it saved nothing in $TRAINYARD_CHECKPOINT_DIR", j.Name)
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	w.Header().Set("Content-Type", "application/gzip")
-	_, err = io.Copy(w, f)
-	return err
+	return serveGzip(w, s.checkpointPath(j.ID),
+		trainyard.Errorf(trainyard.NotFound, "job %q has no checkpoint: it saved nothing in $TRAINYARD_CHECKPOINT_DIR", j.Name))
 }
