@@ -196,12 +196,14 @@ func (a *Agent) runningIDs() []int64 {
 // stoppingPoll is how soon the agent syncs again while its jobs are stopping.
 const stoppingPoll = 500 * time.Millisecond
 
-// stop asks run id to stop and reports whether this was news to it.
+// stop asks run id to stop and reports whether this was news to it: false only for a run
+// that is stopping already, whose end the next sync need not hurry for. A run that has ended
+// meanwhile is news (the node is free for work at once).
 func (a *Agent) stop(id int64) bool {
 	a.mu.Lock()
 	r := a.running[id]
 	a.mu.Unlock()
-	return r != nil && r.requestStop()
+	return r == nil || r.requestStop()
 }
 
 // start runs an assignment in its own goroutine; task is non-nil when re-attaching.
