@@ -276,7 +276,7 @@ func later(a, b time.Time) time.Time {
 // BenchmarkLogStream: a job writing streamBytes of 100-character lines to stdout on a warm
 // node, read as `job stream` reads it (the Logs loop) from submit to the last byte.
 func BenchmarkLogStream(b *testing.B) {
-	streamBytes := int64(256 << 20) // of 1 GiB asked; TRAINYARD_BENCH_STREAM_BYTES=1073741824 for the whole
+	streamBytes := int64(1 << 30) // TRAINYARD_BENCH_STREAM_BYTES sets another size
 	if v, err := strconv.ParseInt(os.Getenv("TRAINYARD_BENCH_STREAM_BYTES"), 10, 64); err == nil && v > 0 {
 		streamBytes = v
 	}

@@ -37,7 +37,7 @@ row "submit → Running p50" "1 warm node, process driver, true; 100 jobs (of 1,
 row "submit → Running p99" "as above" "$(metric SubmitToRunning p99-ms)" ms '<=' 200
 row "queue → node requested" "autoscaler, 5 clusters at 0 nodes, worst of 5" "$(metric QueueToNodeRequested max-ms)" ms '<=' 1000
 row "end-to-end short jobs" "200 jobs (of 2,000 asked) running true on 1 warm 2-core node" "$(metric ShortJobs jobs/s)" jobs/s '>=' 100
-row "log streaming" "job writes ${TRAINYARD_BENCH_STREAM_BYTES:-268435456} bytes (1 GiB asked), read by the Logs loop of job stream" "$(metric LogStream MB/s)" MB/s '>=' 100
+row "log streaming" "job writes ${TRAINYARD_BENCH_STREAM_BYTES:-1073741824} bytes, read by the Logs loop of job stream" "$(metric LogStream MB/s)" MB/s '>=' 100
 row "server memory" "10,000 node records, 100,000 queued jobs, peak RSS of the server" "$(metric ServerMemory MB-rss)" MB '<=' 200
 echo
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
