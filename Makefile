@@ -6,7 +6,7 @@ BIN := bin/trainyard
 TRAINYARD_CORPUS ?= $(firstword $(wildcard $(CURDIR)/../shared/corpus /work/shared/corpus))
 export TRAINYARD_CORPUS
 
-.PHONY: build demo images test test-go test-e2e test-python vet soak clean
+.PHONY: build demo images test test-go test-e2e test-python vet soak bench clean
 
 # Static, so that docker-provider nodes can run the server's own binary in any image.
 build:
@@ -47,6 +47,10 @@ soak:
 
 test-python:
 	cd python && python3 -m unittest -v test_trainyard_run 2>&1
+
+# The figures of issue 7, one table: value, target on a 2-core machine, met or MISSED.
+bench:
+	GO=$(GO) scripts/bench.sh
 
 clean:
 	rm -rf bin
