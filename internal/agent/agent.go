@@ -187,8 +187,10 @@ func (a *Agent) runningIDs() []int64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	ids := make([]int64, 0, len(a.running))
-	for id := range a.running {
-		ids = append(ids, id)
+	for id, r := range a.running {
+		if !r.reported.Load() { // a run whose end the server holds is no work of the node's
+			ids = append(ids, id)
+		}
 	}
 	return ids
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trainyard/trainyard"
@@ -29,6 +30,7 @@ type run struct {
 
 	shipped int64 // log offset the server held when shipping stopped
 
+	reported atomic.Bool // the server holds the run's end: only clean-up is left
 	stopOnce sync.Once
 	stopReq  chan struct{}
 }
@@ -184,6 +186,7 @@ func (r *run) execute(ctx context.Context) {
 		return
 	}
 	if r.report(ctx, "finish", req) {
+		r.reported.Store(true)
 		log.Info("job ended", "exit", exitText(req.ExitCode), "canceled", req.Canceled)
 	}
 }
