@@ -66,6 +66,7 @@ type Agent struct {
 	mu      sync.Mutex
 	running map[int64]*run // by job ID
 	wg      sync.WaitGroup
+	ended   chan struct{} // capacity 1: a run's end reached the server
 }
 
 // New returns an agent; Run starts it.
@@ -80,7 +81,7 @@ func New(cfg Config) *Agent {
 		cfg.JobsDir = filepath.Join(cfg.WorkDir, "jobs")
 	}
 	return &Agent{cfg: cfg, client: api.NewClient(cfg.ServerURL, cfg.NodeToken), log: cfg.Log.With("node_id", cfg.NodeID),
-		running: map[int64]*run{}}
+		running: map[int64]*run{}, ended: make(chan struct{}, 1)}
 }
 
 // ErrReleased means the server no longer knows this node: it was released or deleted.
@@ -141,7 +142,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		wait := time.Duration(resp.IntervalMS) * time.Millisecond
 		if len(resp.Stop) > 0 && !fresh && resp.Assignment == nil {
-			wait = max(wait, stoppingPoll) // the server says again what is being stopped already
+			// The server says again what is being stopped already: sync again when a run's
+			// end has reached it, or after a while.
+			t := time.NewTimer(max(wait, stoppingPoll))
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			case <-a.ended:
+			}
+			t.Stop()
+			continue
 		}
 		sleep(ctx, wait)
 	}

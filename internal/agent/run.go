@@ -187,6 +187,10 @@ func (r *run) execute(ctx context.Context) {
 	}
 	if r.report(ctx, "finish", req) {
 		r.reported.Store(true)
+		select {
+		case r.a.ended <- struct{}{}:
+		default:
+		}
 		log.Info("job ended", "exit", exitText(req.ExitCode), "canceled", req.Canceled)
 	}
 }
