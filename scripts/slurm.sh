@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/slurm.sh CMD [ARG...]: run CMD beside a one-host Slurm (munged, slurmctld, slurmd as
-# root, no systemd, loopback only), as REAL-COMPONENTS.md §3 measured it; CMD sees SLURM_CONF
-# and SLURM_DIR (a scratch folder jobs may write to). Installs munge and slurm-wlm from Debian's
-# packages when they are missing. Every daemon and the temp dir go when it exits, also on failure.
+# root, no systemd, loopback only), as REAL-COMPONENTS.md §3 measured it; CMD sees SLURM_CONF,
+# TRAINYARD_SLURM_OUT (a folder any job may write to) and TRAINYARD_SLURM_JOBCOMP (one line per
+# finished job). Installs munge and slurm-wlm from Debian's packages when they are missing.
+# Every daemon and the temp dir go when it exits, also on failure.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "slurm.sh: run as root (slurmd runs jobs as their submitter)"; exit 1; }
 [ $# -gt 0 ] || { echo "usage: scripts/slurm.sh CMD [ARG...]"; exit 2; }
@@ -88,7 +89,7 @@ MinJobAge=300
 NodeName=$H NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=1000 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
-export SLURM_CONF=$S/slurm.conf SLURM_DIR=$S/out
+export SLURM_CONF=$S/slurm.conf TRAINYARD_SLURM_OUT=$S/out TRAINYARD_SLURM_JOBCOMP=$S/log/jobcomp.txt
 
 slurmctld -D -i >>"$S/log/slurmctld.out" 2>&1 & # -i: no state files yet
 pids+=($!)
