@@ -152,6 +152,7 @@ func waitDone(t *testing.T, s benchSystem, prefix string, timeout, poll time.Dur
 }
 
 func benchThroughput(t *testing.T, s benchSystem, n int) float64 {
+	t.Logf("%s: submit throughput, load average %s", s.name(), loadavg())
 	start := time.Now()
 	submitAll(t, s, "tp", "true", n)
 	secs := time.Since(start).Seconds()
@@ -164,6 +165,7 @@ func benchThroughput(t *testing.T, s benchSystem, n int) float64 {
 // benchLatency runs n jobs one at a time; each writes the time it started to a file in dir,
 // read against the time just before its submitting CLI process started.
 func benchLatency(t *testing.T, s benchSystem, dir string, n int) []float64 {
+	t.Logf("%s: submit → running, load average %s", s.name(), loadavg())
 	var lat []float64
 	for i := range n {
 		name := fmt.Sprintf("lat%s-%03d", strings.ToLower(s.name()[:1]), i)
@@ -193,6 +195,7 @@ func benchLatency(t *testing.T, s benchSystem, dir string, n int) []float64 {
 }
 
 func benchEndToEnd(t *testing.T, s benchSystem, n int) float64 {
+	t.Logf("%s: end to end, load average %s", s.name(), loadavg())
 	start := time.Now()
 	submitAll(t, s, "e2e", "true", n)
 	waitDone(t, s, "e2e", time.Duration(n)*3*time.Second+time.Minute, 200*time.Millisecond)
