@@ -6,7 +6,11 @@ BIN := bin/trainyard
 TRAINYARD_CORPUS ?= $(firstword $(wildcard $(CURDIR)/../shared/corpus /work/shared/corpus))
 export TRAINYARD_CORPUS
 
+<<<<<<< HEAD
 .PHONY: build demo images test test-go test-e2e test-python vet soak bench clean
+=======
+.PHONY: build demo images test test-go test-e2e test-python vet soak bench-slurm clean
+>>>>>>> bench-slurm
 
 # Static, so that docker-provider nodes can run the server's own binary in any image.
 build:
@@ -44,6 +48,15 @@ soak:
 	@mkdir -p bin
 	TRAINYARD_CHAOS_JOBS=$(SOAK_JOBS) $(GO) test -count=1 -timeout 3h -run 'TestChaos$$' -v ./e2e/ > bin/soak.log 2>&1; \
 		status=$$?; grep -E '^lost=|chaos_test.go|^(--- |ok|FAIL)' bin/soak.log; exit $$status
+
+# trainyard beside a one-host Slurm (scripts/slurm.sh: Debian's slurm-wlm, as root, loopback
+# only), the same three workloads in the same run: one table of both figures and their ratio.
+# About 10 minutes on 2 cores; not part of make test. Sizes: TRAINYARD_BENCH_SUBMITS (500),
+# TRAINYARD_BENCH_LATENCY (50), TRAINYARD_BENCH_E2E (200).
+bench-slurm:
+	@mkdir -p bin
+	{ scripts/slurm.sh $(GO) test -tags slurmbench -count=1 -timeout 30m -run 'TestBenchSlurm$$' -v ./e2e/; \
+		echo $$? > bin/bench-slurm.rc; } 2>&1 | tee bin/bench-slurm.log; exit $$(cat bin/bench-slurm.rc)
 
 test-python:
 	cd python && python3 -m unittest -v test_trainyard_run 2>&1

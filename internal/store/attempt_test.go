@@ -178,3 +178,49 @@ func TestPreemptNodeRefusals(t *testing.T) {
 		}
 	}
 }
+
+// A job that ended while its node still held it (a cancel that raced its placement) frees the
+// node when the node reports it stopped, and a cancel after placement waits for the node.
+func TestEndedJobFreesItsNode(t *testing.T) {
+	db := mustOpen(t)
+	ctx := t.Context()
+	mustNode(t, db, "n-1", "default", "gpu")
+	j := mustJob(t, db, "default", "train", "gpu")
+	mustPlace(t, db, "n-1")
+	got, err := db.CancelJob(ctx, "default", "train")
+	if err != nil || got.Status != trainyard.JobCancelRequested {
+		t.Fatalf("cancel after placement = %s, %v; want CancelRequested: the node must stop it", got.Status, err)
+	}
+	// As if the job had ended with no word from its node.
+	if _, err := db.db.ExecContext(ctx, `UPDATE jobs SET status = ? WHERE id = ?`, trainyard.JobCanceled, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.FinishJob(ctx, "n-1", j.ID, 1, Outcome{Canceled: true}); trainyard.ErrorCode(err) != trainyard.Conflict {
+		t.Errorf("finish of an ended job = %v, want a conflict", err)
+	}
+	if n := mustNodeRow(t, db, "n-1"); n.State != trainyard.NodeIdle || n.JobID != 0 {
+		t.Errorf("node after the ended job's finish = %s job %d, want idle and free", n.State, n.JobID)
+	}
+}
+
+// A job canceled after its placement reached the store but before its node heard of it is
+// canceled when the node next asks for work, and the node is free again.
+func TestCanceledBeforeTheNodeHeard(t *testing.T) {
+	db := mustOpen(t)
+	ctx := t.Context()
+	mustNode(t, db, "n-1", "default", "gpu")
+	j := mustJob(t, db, "default", "train", "gpu")
+	mustPlace(t, db, "n-1") // its answer to the node is lost
+	if _, err := db.CancelJob(ctx, "default", "train"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := db.Place(ctx, "n-1", nil); err != nil || ok {
+		t.Fatalf("Place(n-1) = %v, %v; want nothing to run", ok, err)
+	}
+	if got := mustJobByID(t, db, j.ID); got.Status != trainyard.JobCanceled {
+		t.Errorf("job = %s, want Canceled", got.Status)
+	}
+	if n := mustNodeRow(t, db, "n-1"); n.State != trainyard.NodeIdle || n.JobID != 0 {
+		t.Errorf("node = %s job %d, want idle and free", n.State, n.JobID)
+	}
+}

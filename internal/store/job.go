@@ -200,6 +200,16 @@ func (s *DB) Place(ctx context.Context, nodeID string, running []int64) (a Assig
 				if err := tx.QueryRow(`SELECT status FROM jobs WHERE id = ?`, n.JobID).Scan(&st); err != nil {
 					return err
 				}
+				if st == trainyard.JobCancelRequested || st.Terminal() {
+					// Canceled before its node heard of it: nothing ran, and the node is free.
+					now := s.now()
+					if _, err := tx.Exec(`UPDATE jobs SET status = ?, ended_at = ? WHERE id = ? AND status = ?`,
+						trainyard.JobCanceled, now, n.JobID, trainyard.JobCancelRequested); err != nil {
+						return err
+					}
+					_, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = 0, idle_since = ? WHERE id = ?`, trainyard.NodeIdle, now, nodeID)
+					return err
+				}
 				if st != trainyard.JobPreparing {
 					return nil
 				}
@@ -403,6 +413,17 @@ func (s *DB) FinishJob(ctx context.Context, nodeID string, jobID int64, attempt 
 			refused = f.error
 			return nil
 		}
+		if err != nil && !gang && j.Attempt == attempt && j.Status.Terminal() {
+			// The job ended without this node's word (canceled as it was placed): the node,
+			// which still holds it, is free now.
+			now := s.now()
+			if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = 0, idle_since = ?, last_seen = ? WHERE id = ? AND job_id = ? AND state = ?`,
+				trainyard.NodeIdle, now, now, nodeID, jobID, trainyard.NodeRunning); err != nil {
+				return err
+			}
+			refused = err
+			return nil
+		}
 		if err != nil && !(gang && j.Attempt == attempt && j.Status.Terminal()) {
 			return err
 		}
@@ -483,14 +504,16 @@ func (s *DB) CancelJob(ctx context.Context, workspace, name string) (JobRow, err
 		return j, err
 	}
 	err = s.update(ctx, func(tx *sql.Tx) error {
+		// Status and node as they are now: a placement may have come since j was read.
 		var st trainyard.JobStatus
-		if err := tx.QueryRow(`SELECT status FROM jobs WHERE id = ?`, j.ID).Scan(&st); err != nil {
+		var node string
+		if err := tx.QueryRow(`SELECT status, node FROM jobs WHERE id = ?`, j.ID).Scan(&st, &node); err != nil {
 			return err
 		}
 		switch {
 		case st.Terminal():
 			return trainyard.Errorf(trainyard.Conflict, "job %q is already %s; there is nothing to cancel", name, st)
-		case st == trainyard.JobQueued || st == trainyard.JobStarting || st == trainyard.JobPreparing && j.Node == "":
+		case st == trainyard.JobQueued || st == trainyard.JobStarting || st == trainyard.JobPreparing && node == "":
 			_, err := tx.Exec(`UPDATE jobs SET status = ?, wait_reason = '', ended_at = ? WHERE id = ?`, trainyard.JobCanceled, s.now(), j.ID)
 			return err
 		default:

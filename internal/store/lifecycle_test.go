@@ -236,7 +236,9 @@ func TestPlaceResendsUnacknowledgedJob(t *testing.T) {
 		{name: "preparing, listed", listed: true, status: trainyard.JobPreparing},
 		{name: "running, not listed", status: trainyard.JobRunning},
 		{name: "running, listed", listed: true, status: trainyard.JobRunning},
-		{name: "cancel requested, not listed", status: trainyard.JobCancelRequested},
+		// Canceled before the node heard of it: nothing runs, so the cancel is done and the
+		// node takes the next job.
+		{name: "cancel requested, not listed: canceled", status: trainyard.JobCancelRequested},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -278,6 +280,15 @@ func TestPlaceResendsUnacknowledgedJob(t *testing.T) {
 				if p, err := db.Authenticate(ctx, a.RunToken); err != nil || p.Subject != fmt.Sprint(first.Job.ID) {
 					t.Errorf("new run token = %+v, %v; want the job's", p, err)
 				}
+			}
+			if tt.status == trainyard.JobCancelRequested {
+				if j := mustJobByID(t, db, first.Job.ID); j.Status != trainyard.JobCanceled {
+					t.Errorf("canceled job is %s, want Canceled", j.Status)
+				}
+				if n := mustNodeRow(t, db, "n-1"); n.State != trainyard.NodeIdle || n.JobID != 0 {
+					t.Errorf("node: state %q job %d, want idle and free", n.State, n.JobID)
+				}
+				return
 			}
 			if n := mustNodeRow(t, db, "n-1"); n.State != trainyard.NodeRunning || n.JobID != first.Job.ID {
 				t.Errorf("node: state %q job %d, want running job %d", n.State, n.JobID, first.Job.ID)
