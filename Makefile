@@ -6,11 +6,7 @@ BIN := bin/trainyard
 TRAINYARD_CORPUS ?= $(firstword $(wildcard $(CURDIR)/../shared/corpus /work/shared/corpus))
 export TRAINYARD_CORPUS
 
-<<<<<<< HEAD
-.PHONY: build demo images test test-go test-e2e test-python vet soak bench clean
-=======
-.PHONY: build demo images test test-go test-e2e test-python vet soak bench-slurm clean
->>>>>>> bench-slurm
+.PHONY: build demo images test test-go test-e2e test-python vet soak bench bench-slurm clean
 
 # Static, so that docker-provider nodes can run the server's own binary in any image.
 build:

@@ -74,7 +74,7 @@ func TestBenchSlurm(t *testing.T) {
 	p50, p99 := map[string]float64{}, map[string]float64{}
 	for _, s := range systems {
 		lat := benchLatency(t, s, c.ledgerDir, samples)
-		p50[s.name()], p99[s.name()] = percentile(lat, 0.50), percentile(lat, 0.99)
+		p50[s.name()], p99[s.name()] = quantile(lat, 0.50), quantile(lat, 0.99)
 	}
 	rows = append(rows,
 		row(fmt.Sprintf("submit → running, idle node, p50 of %d (s)", samples), p50, "%.3f", true),
@@ -205,7 +205,7 @@ func benchLatency(t *testing.T, s benchSystem, dir string, n int) []float64 {
 		waitDone(t, s, name, 2*time.Minute, 20*time.Millisecond) // so the next finds the node idle
 	}
 	t.Logf("%s: submit → running p50 %.3f s, p99 %.3f s, min %.3f s over %d jobs", s.name(),
-		percentile(lat, 0.5), percentile(lat, 0.99), slices.Min(lat), n)
+		quantile(lat, 0.5), quantile(lat, 0.99), slices.Min(lat), n)
 	return lat
 }
 
@@ -222,8 +222,8 @@ func benchEndToEnd(t *testing.T, s benchSystem, n int) float64 {
 	return secs
 }
 
-// percentile is the nearest-rank percentile of xs.
-func percentile(xs []float64, p float64) float64 {
+// quantile is the p-quantile (0 < p <= 1) of xs, nearest rank.
+func quantile(xs []float64, p float64) float64 {
 	s := slices.Sorted(slices.Values(xs))
 	return s[max(0, int(math.Ceil(p*float64(len(s))))-1)]
 }
