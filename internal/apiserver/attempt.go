@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -92,7 +93,7 @@ func (s *Server) attemptLog(ctx context.Context, j store.JobRow, attempt int) (i
 	path := s.logPath(j.ID)
 	size := fileSize(path)
 	text := line + " ===\n"
-	if size > 0 && !strings.HasSuffix(string(lastByte(path, size)), "\n") {
+	if size > 0 && !bytes.HasSuffix(tailOf(path, 1), []byte("\n")) {
 		text = "\n" + text
 	}
 	if size, err = appendLog(path, size, []byte(text)); err != nil {
@@ -141,17 +142,6 @@ func (s *Server) archiveRankLogs(id int64, attempt int) error {
 		}
 	}
 	return nil
-}
-
-func lastByte(path string, size int64) []byte {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	f.ReadAt(b, size-1)
-	return b
 }
 
 // queryAttempt parses the attempt an agent's report names (?attempt=N).

@@ -41,11 +41,8 @@ func (m *mpiSplit) feed(raw []byte) []procLine {
 	}
 	var out []procLine
 	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line = raw[:i+1]
-		}
-		raw = raw[len(line):]
+		var line []byte
+		line, raw = cutLine(raw)
 		cur := stream{rank: -1} // a line that starts untagged is mpirun's own
 		for {
 			loc := mpiTag.FindSubmatchIndex(line)

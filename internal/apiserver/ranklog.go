@@ -155,14 +155,19 @@ func (s *Server) processLines(j store.JobRow, rank int, lines []byte) []procLine
 func wholeLines(lines []byte, each func(line []byte) procLine) []procLine {
 	var out []procLine
 	for len(lines) > 0 {
-		line := lines
-		if i := bytes.IndexByte(lines, '\n'); i >= 0 {
-			line = lines[:i+1]
-		}
-		lines = lines[len(line):]
+		var line []byte
+		line, lines = cutLine(lines)
 		out = append(out, each(line))
 	}
 	return out
+}
+
+// cutLine splits b after its first newline, or at its end.
+func cutLine(b []byte) (line, rest []byte) {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return b[:i+1], b[i+1:]
+	}
+	return b, nil
 }
 
 // appendLines writes process lines of node rank to the job's log and, of a launched job, to
@@ -204,19 +209,9 @@ func processLine(line []byte) (rank int, text []byte, ok bool) {
 // unfinishedLine is the end of the file at path after its last newline: a line not yet sent
 // to the job's log, or nil when the file ends a line (or that end is too long to hold back).
 func unfinishedLine(path string) []byte {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	size := fileSize(path)
-	from := max(0, size-maxPendingLine)
-	tail, err := io.ReadAll(io.NewSectionReader(f, from, size-from))
-	if err != nil {
-		return nil
-	}
+	tail := tailOf(path, maxPendingLine)
 	i := bytes.LastIndexByte(tail, '\n')
-	if i < 0 && from > 0 {
+	if i < 0 && int64(len(tail)) < fileSize(path) {
 		return nil
 	}
 	return tail[i+1:]

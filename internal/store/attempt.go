@@ -85,9 +85,7 @@ func (s *DB) superseded(tx *sql.Tx, j JobRow, nodeID string, attempt int, free b
 		err = trainyard.Errorf(trainyard.Conflict, "attempt %d of job %s was superseded by attempt %d; this node stops it", attempt, j.Name, j.Attempt)
 	}
 	if free && held > 0 {
-		now := s.now()
-		if _, err := tx.Exec(`UPDATE nodes SET state = CASE WHEN state = ? THEN ? ELSE state END, job_id = 0, idle_since = ?, last_seen = ?
-			WHERE id = ? AND job_id = ?`, trainyard.NodeRunning, trainyard.NodeIdle, now, now, nodeID, j.ID); err != nil {
+		if err := s.freeNode(tx, nodeID, j.ID); err != nil {
 			return err
 		}
 		return freed{err}
@@ -187,9 +185,7 @@ func (s *DB) retryAfter(tx *sql.Tx, j JobRow, nodeID string, nodeState trainyard
 	default:
 		return false, nil
 	}
-	now := s.now()
-	if _, err := tx.Exec(`UPDATE nodes SET state = CASE WHEN state = ? THEN ? ELSE state END, job_id = 0, idle_since = ?, last_seen = ?
-		WHERE id = ? AND job_id = ?`, trainyard.NodeRunning, trainyard.NodeIdle, now, now, nodeID, j.ID); err != nil {
+	if err := s.freeNode(tx, nodeID, j.ID); err != nil {
 		return false, err
 	}
 	return true, s.endAttempt(tx, j, nodeID, cause, message)

@@ -218,8 +218,7 @@ func (s *DB) finishRank(tx *sql.Tx, j JobRow, r Rank, st trainyard.JobStatus, ex
 	if _, err := tx.Exec(`UPDATE job_ranks SET state = ?, exit_code = ? WHERE job_id = ? AND rank = ?`, RankDone, exit, j.ID, r.Rank); err != nil {
 		return false, err
 	}
-	if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = 0, idle_since = ?, last_seen = ? WHERE id = ? AND job_id = ?`,
-		trainyard.NodeIdle, now, now, r.Node, j.ID); err != nil {
+	if err := s.freeNode(tx, r.Node, j.ID); err != nil {
 		return false, err
 	}
 	if j.Status.Terminal() {

@@ -207,8 +207,7 @@ func (s *DB) Place(ctx context.Context, nodeID string, running []int64) (a Assig
 						trainyard.JobCanceled, now, n.JobID, trainyard.JobCancelRequested); err != nil {
 						return err
 					}
-					_, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = 0, idle_since = ? WHERE id = ?`, trainyard.NodeIdle, now, nodeID)
-					return err
+					return s.freeNode(tx, nodeID, n.JobID)
 				}
 				if st != trainyard.JobPreparing {
 					return nil
@@ -416,9 +415,7 @@ func (s *DB) FinishJob(ctx context.Context, nodeID string, jobID int64, attempt 
 		if err != nil && !gang && j.Attempt == attempt && j.Status.Terminal() {
 			// The job ended without this node's word (canceled as it was placed): the node,
 			// which still holds it, is free now.
-			now := s.now()
-			if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = 0, idle_since = ?, last_seen = ? WHERE id = ? AND job_id = ? AND state = ?`,
-				trainyard.NodeIdle, now, now, nodeID, jobID, trainyard.NodeRunning); err != nil {
+			if err := s.freeNode(tx, nodeID, jobID); err != nil {
 				return err
 			}
 			refused = err
@@ -481,8 +478,7 @@ func (s *DB) FinishJob(ctx context.Context, nodeID string, jobID int64, attempt 
 		if err := closeAttempt(tx, jobID, now, ecode, emsg); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = 0, idle_since = ?, last_seen = ? WHERE id = ? AND job_id = ?`,
-			trainyard.NodeIdle, now, now, nodeID, jobID); err != nil {
+		if err := s.freeNode(tx, nodeID, jobID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindRun, fmt.Sprint(jobID)); err != nil {

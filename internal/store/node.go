@@ -260,3 +260,12 @@ func (s *DB) SetWaitReason(ctx context.Context, workspace, compute, reason strin
 	_, err := s.db.ExecContext(ctx, q, reason, trainyard.JobQueued, workspace, compute, reason)
 	return err
 }
+
+// freeNode lets node id go of job jobID, if it still holds it: a running node is idle from now,
+// its idle clock started; a preempted one stays preempted, to be released.
+func (s *DB) freeNode(tx *sql.Tx, id string, jobID int64) error {
+	now := s.now()
+	_, err := tx.Exec(`UPDATE nodes SET state = CASE WHEN state = ? THEN ? ELSE state END, job_id = 0, idle_since = ?, last_seen = ?
+		WHERE id = ? AND job_id = ?`, trainyard.NodeRunning, trainyard.NodeIdle, now, now, id, jobID)
+	return err
+}
