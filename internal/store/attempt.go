@@ -144,7 +144,7 @@ func (s *DB) PreemptNode(ctx context.Context, workspace, id, reason string) (Nod
 
 // Attempts lists the attempts of a job, the first first.
 func (s *DB) Attempts(ctx context.Context, jobID int64) ([]trainyard.Attempt, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT attempt, nodes, started_at, ended_at, cause, message FROM job_attempts
+	rows, err := s.query(ctx, `SELECT attempt, nodes, started_at, ended_at, cause, message FROM job_attempts
 		WHERE job_id = ? ORDER BY attempt`, jobID)
 	if err != nil {
 		return nil, err
@@ -202,13 +202,13 @@ func closeAttempt(tx *sql.Tx, jobID int64, now int64, code, message string) erro
 // LogStart says which attempt owns a job's std_log.txt now and where that attempt's log starts
 // in it.
 func (s *DB) LogStart(ctx context.Context, jobID int64) (attempt int, base int64, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT log_attempt, log_base FROM jobs WHERE id = ?`, jobID).Scan(&attempt, &base)
+	err = s.queryRow(ctx, `SELECT log_attempt, log_base FROM jobs WHERE id = ?`, jobID).Scan(&attempt, &base)
 	return attempt, base, err
 }
 
 // SetLogStart hands a job's log to attempt, whose log starts at base.
 func (s *DB) SetLogStart(ctx context.Context, jobID int64, attempt int, base int64) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE jobs SET log_attempt = ?, log_base = ? WHERE id = ?`, attempt, base, jobID)
+	_, err := s.exec(ctx, `UPDATE jobs SET log_attempt = ?, log_base = ? WHERE id = ?`, attempt, base, jobID)
 	return err
 }
 
@@ -216,7 +216,7 @@ func (s *DB) SetLogStart(ctx context.Context, jobID int64, attempt int, base int
 // attempts, maybe one that ended, whose processes are stopping.
 func (s *DB) NodeHolds(ctx context.Context, nodeID string, jobID int64) (bool, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM nodes WHERE id = ? AND job_id = ?`, nodeID, jobID).Scan(&n)
+	err := s.queryRow(ctx, `SELECT count(*) FROM nodes WHERE id = ? AND job_id = ?`, nodeID, jobID).Scan(&n)
 	return n > 0, err
 }
 

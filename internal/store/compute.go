@@ -60,7 +60,7 @@ func (s *DB) insertCompute(tx *sql.Tx, c trainyard.ComputeTarget) (trainyard.Com
 
 // Compute returns one compute record, or NotFound.
 func (s *DB) Compute(ctx context.Context, workspace, name string) (trainyard.ComputeTarget, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+computeCols+` FROM computes WHERE workspace = ? AND name = ?`, workspace, name)
+	row := s.queryRow(ctx, `SELECT `+computeCols+` FROM computes WHERE workspace = ? AND name = ?`, workspace, name)
 	c, err := s.scanCompute(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, trainyard.Errorf(trainyard.NotFound, "compute %q not found in workspace %q; list them with: trainyard compute list", name, workspace)
@@ -79,7 +79,7 @@ func (s *DB) ComputesIn(ctx context.Context, workspace string) ([]trainyard.Comp
 }
 
 func (s *DB) queryComputes(ctx context.Context, q string, args ...any) ([]trainyard.ComputeTarget, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -220,14 +220,14 @@ type Event struct {
 
 // AddEvent appends an event to a compute's history.
 func (s *DB) AddEvent(ctx context.Context, workspace, compute, kind, message string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO events (workspace, compute, time, kind, message) VALUES (?,?,?,?,?)`,
+	_, err := s.exec(ctx, `INSERT INTO events (workspace, compute, time, kind, message) VALUES (?,?,?,?,?)`,
 		workspace, compute, s.now(), kind, message)
 	return err
 }
 
 // Events returns the events of a compute after id afterID, oldest first, at most limit.
 func (s *DB) Events(ctx context.Context, workspace, compute string, afterID int64, limit int) ([]Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, time, kind, message FROM events
+	rows, err := s.query(ctx, `SELECT id, time, kind, message FROM events
 		WHERE workspace = ? AND compute = ? AND id > ? ORDER BY id LIMIT ?`, workspace, compute, afterID, limit)
 	if err != nil {
 		return nil, err
@@ -256,7 +256,7 @@ func nonNil(m map[string]string) map[string]string {
 // RecentEvents returns the newest n events of a compute, oldest first.
 func (s *DB) RecentEvents(ctx context.Context, workspace, compute string, n int) ([]Event, error) {
 	var after int64
-	err := s.db.QueryRowContext(ctx, `SELECT coalesce(min(id), 1) - 1 FROM (SELECT id FROM events
+	err := s.queryRow(ctx, `SELECT coalesce(min(id), 1) - 1 FROM (SELECT id FROM events
 		WHERE workspace = ? AND compute = ? ORDER BY id DESC LIMIT ?)`, workspace, compute, n).Scan(&after)
 	if err != nil {
 		return nil, err

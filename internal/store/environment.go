@@ -75,7 +75,7 @@ func (s *DB) Environment(ctx context.Context, workspace, name, version string) (
 		q = `SELECT ` + envCols + ` FROM environments WHERE workspace = ? AND name = ? ORDER BY seq DESC LIMIT 1`
 		args = args[:2]
 	}
-	e, err := scanEnvironment(s.db.QueryRowContext(ctx, q, args...))
+	e, err := scanEnvironment(s.queryRow(ctx, q, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		what := name + ":" + version
 		if version == "" {
@@ -96,7 +96,7 @@ func (s *DB) Environments(ctx context.Context, workspace, name string) ([]trainy
 		q = `SELECT ` + envCols + ` FROM environments WHERE workspace = ? AND name = ? ORDER BY seq DESC`
 		args = append(args, name)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func scanEnvironment(r scanner) (trainyard.Environment, error) {
 // ImagesToBuild lists the environments whose images jobs in Preparing without a node wait
 // for, oldest job first; each environment's RunImage is the image they wait for.
 func (s *DB) ImagesToBuild(ctx context.Context) ([]trainyard.Environment, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT workspace, environment FROM jobs WHERE status = ? AND node = ''
+	rows, err := s.query(ctx, `SELECT workspace, environment FROM jobs WHERE status = ? AND node = ''
 		GROUP BY image ORDER BY min(id)`, trainyard.JobPreparing)
 	if err != nil {
 		return nil, err

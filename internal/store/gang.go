@@ -145,23 +145,23 @@ type querier interface {
 // dbQuerier lets rankOn read outside a transaction.
 type dbQuerier struct {
 	ctx context.Context
-	db  *sql.DB
+	db  *DB
 }
 
 func (q dbQuerier) QueryRow(query string, args ...any) *sql.Row {
-	return q.db.QueryRowContext(q.ctx, query, args...)
+	return q.db.queryRow(q.ctx, query, args...)
 }
 
 // RankOf returns the rank node nodeID holds in job jobID; ok is false when it holds none (a
 // single-node job has no ranks).
 func (s *DB) RankOf(ctx context.Context, jobID int64, nodeID string) (Rank, bool, error) {
-	return rankOn(dbQuerier{ctx, s.db}, jobID, nodeID)
+	return rankOn(dbQuerier{ctx, s}, jobID, nodeID)
 }
 
 // Ranks lists the ranks of a multi-node job, rank 0 first; none for a single-node job or one
 // not placed yet.
 func (s *DB) Ranks(ctx context.Context, jobID int64) ([]Rank, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+rankCols+` FROM job_ranks WHERE job_id = ? ORDER BY rank`, jobID)
+	rows, err := s.query(ctx, `SELECT `+rankCols+` FROM job_ranks WHERE job_id = ? ORDER BY rank`, jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +252,7 @@ func (s *DB) finishRank(tx *sql.Tx, j JobRow, r Rank, st trainyard.JobStatus, ex
 // WidestJob returns the unfinished job of a compute that takes the most nodes together, and how
 // many; nodes is 0 when the compute has no unfinished job.
 func (s *DB) WidestJob(ctx context.Context, workspace, compute string) (name string, nodes int, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT name, instance_count FROM jobs WHERE workspace = ? AND compute = ?
+	err = s.queryRow(ctx, `SELECT name, instance_count FROM jobs WHERE workspace = ? AND compute = ?
 		AND status NOT IN (?,?,?) ORDER BY instance_count DESC, id LIMIT 1`, workspace, compute,
 		trainyard.JobCompleted, trainyard.JobFailed, trainyard.JobCanceled).Scan(&name, &nodes)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -67,7 +67,7 @@ func (s *DB) insertJob(tx *sql.Tx, j trainyard.Job, spec string) (int64, error) 
 
 // Job returns a job by workspace and name, or NotFound.
 func (s *DB) Job(ctx context.Context, workspace, name string) (JobRow, error) {
-	j, err := s.scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE workspace = ? AND name = ?`, workspace, name))
+	j, err := s.scanJob(s.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE workspace = ? AND name = ?`, workspace, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return j, trainyard.Errorf(trainyard.NotFound, "job %q not found in workspace %q; list jobs with: trainyard job list", name, workspace)
 	}
@@ -76,7 +76,7 @@ func (s *DB) Job(ctx context.Context, workspace, name string) (JobRow, error) {
 
 // JobByID returns a job by its internal ID, or NotFound.
 func (s *DB) JobByID(ctx context.Context, id int64) (JobRow, error) {
-	j, err := s.scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+	j, err := s.scanJob(s.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return j, notFound("job %d not found", id)
 	}
@@ -107,7 +107,7 @@ func (s *DB) Jobs(ctx context.Context, workspace string, f JobFilter) ([]JobRow,
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, f.Limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -525,7 +525,7 @@ func (s *DB) CancelJob(ctx context.Context, workspace, name string) (JobRow, err
 
 // CancelRequested returns the IDs of the jobs on a node whose cancel was asked.
 func (s *DB) CancelRequested(ctx context.Context, nodeID string) ([]int64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM jobs WHERE node = ? AND status = ?
+	rows, err := s.query(ctx, `SELECT id FROM jobs WHERE node = ? AND status = ?
 		UNION SELECT r.job_id FROM job_ranks r JOIN jobs j ON j.id = r.job_id WHERE r.node = ? AND r.state != ? AND j.status = ?`,
 		nodeID, trainyard.JobCancelRequested, nodeID, RankDone, trainyard.JobCancelRequested)
 	if err != nil {

@@ -33,7 +33,7 @@ func (s *DB) AddMetrics(ctx context.Context, jobID int64, ms []Metric) error {
 
 // MetricNames returns the distinct metric names of a job.
 func (s *DB) MetricNames(ctx context.Context, jobID int64) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT name FROM metrics WHERE job_id = ?`, jobID)
+	rows, err := s.query(ctx, `SELECT DISTINCT name FROM metrics WHERE job_id = ?`, jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (s *DB) Metrics(ctx context.Context, jobID int64, name string) ([]Metric, e
 		q += ` AND name = ?`
 		args = append(args, name)
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY seq`, args...)
+	rows, err := s.query(ctx, q+` ORDER BY seq`, args...)
 	if err != nil {
 		return nil, err
 	}

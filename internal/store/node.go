@@ -93,7 +93,7 @@ const LocalNodeID = "local"
 
 // Node returns one node record, or NotFound.
 func (s *DB) Node(ctx context.Context, id string) (NodeRow, error) {
-	n, err := scanNode(s.db.QueryRowContext(ctx, `SELECT `+nodeCols+` FROM nodes WHERE id = ?`, id))
+	n, err := scanNode(s.queryRow(ctx, `SELECT `+nodeCols+` FROM nodes WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return n, notFound("node %q not found", id)
 	}
@@ -112,7 +112,7 @@ func (s *DB) Nodes(ctx context.Context, workspace, compute string) ([]trainyard.
 
 // NodeRows returns the node records of a compute with their job IDs.
 func (s *DB) NodeRows(ctx context.Context, workspace, compute string) ([]NodeRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+nodeCols+` FROM nodes WHERE workspace = ? AND compute = ? ORDER BY created_at, id`, workspace, compute)
+	rows, err := s.query(ctx, `SELECT `+nodeCols+` FROM nodes WHERE workspace = ? AND compute = ? ORDER BY created_at, id`, workspace, compute)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func (s *DB) NodeRows(ctx context.Context, workspace, compute string) ([]NodeRow
 	// Name the jobs placed on the nodes.
 	for i := range out {
 		if out[i].JobID != 0 {
-			s.db.QueryRowContext(ctx, `SELECT name FROM jobs WHERE id = ?`, out[i].JobID).Scan(&out[i].Job)
+			s.queryRow(ctx, `SELECT name FROM jobs WHERE id = ?`, out[i].JobID).Scan(&out[i].Job)
 		}
 	}
 	return out, nil
@@ -149,25 +149,25 @@ func scanNode(r scanner) (NodeRow, error) {
 // Touch records contact from a node's agent. Its first contact with the node token also
 // retires the join token, which is then no longer needed.
 func (s *DB) Touch(ctx context.Context, id string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE nodes SET last_seen = ? WHERE id = ?`, s.now(), id)
+	_, err := s.exec(ctx, `UPDATE nodes SET last_seen = ? WHERE id = ?`, s.now(), id)
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindJoin, id)
+	_, err = s.exec(ctx, `DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindJoin, id)
 	return err
 }
 
 // TouchAll records contact from every node, as if each had just sent a heartbeat. The server
 // calls it at start, so that the time it was down is not held against its nodes.
 func (s *DB) TouchAll(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE nodes SET last_seen = ? WHERE registered_at > 0`, s.now())
+	_, err := s.exec(ctx, `UPDATE nodes SET last_seen = ? WHERE registered_at > 0`, s.now())
 	return err
 }
 
 // ReleaseNode moves a node to leaving if it is idle, unusable or preparing; never a running
 // node, since a job may just have been placed on it. It reports whether it did.
 func (s *DB) ReleaseNode(ctx context.Context, id string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE nodes SET state = ? WHERE id = ? AND (state IN (?, ?, ?) OR (state IN (?, ?) AND job_id = 0))`,
+	res, err := s.exec(ctx, `UPDATE nodes SET state = ? WHERE id = ? AND (state IN (?, ?, ?) OR (state IN (?, ?) AND job_id = 0))`,
 		trainyard.NodeLeaving, id, trainyard.NodeIdle, trainyard.NodeUnusable, trainyard.NodePreparing, trainyard.NodeLeaving, trainyard.NodePreempted)
 	if err != nil {
 		return false, err
@@ -233,7 +233,7 @@ func (s *DB) MarkNodeLost(ctx context.Context, id, reason string) error {
 // Demand returns the number of nodes the queued jobs of a compute want (schedule.Demand, as
 // in the simulator).
 func (s *DB) Demand(ctx context.Context, workspace, compute string) (int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, instance_count FROM jobs WHERE status = ? AND workspace = ? AND compute = ? ORDER BY id`,
+	rows, err := s.query(ctx, `SELECT id, instance_count FROM jobs WHERE status = ? AND workspace = ? AND compute = ? ORDER BY id`,
 		trainyard.JobQueued, workspace, compute)
 	if err != nil {
 		return 0, err
@@ -257,7 +257,7 @@ func (s *DB) SetWaitReason(ctx context.Context, workspace, compute, reason strin
 	if strings.HasPrefix(reason, trainyard.WaitWaitingForNodes+":") {
 		q += ` AND (instance_count < 2 OR wait_reason NOT LIKE '` + trainyard.WaitWaitingForNodes + ` %/%')`
 	}
-	_, err := s.db.ExecContext(ctx, q, reason, trainyard.JobQueued, workspace, compute, reason)
+	_, err := s.exec(ctx, q, reason, trainyard.JobQueued, workspace, compute, reason)
 	return err
 }
 

@@ -104,7 +104,7 @@ func (s *DB) settleNodeOps(tx *sql.Tx, id string) error {
 
 // Operation returns one operation, or NotFound.
 func (s *DB) Operation(ctx context.Context, id string) (trainyard.Operation, error) {
-	op, err := scanOp(s.db.QueryRowContext(ctx, `SELECT `+opCols+` FROM operations WHERE id = ?`, id))
+	op, err := scanOp(s.queryRow(ctx, `SELECT `+opCols+` FROM operations WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return op, trainyard.Errorf(trainyard.NotFound, "operation %q not found; a request that changes a compute names its operation in the Azure-AsyncOperation header and the compute's operation field", id)
 	}
@@ -113,7 +113,7 @@ func (s *DB) Operation(ctx context.Context, id string) (trainyard.Operation, err
 
 // LatestOperation returns the newest operation of a compute; ok is false when it has none.
 func (s *DB) LatestOperation(ctx context.Context, workspace, compute string) (op trainyard.Operation, ok bool, err error) {
-	op, err = scanOp(s.db.QueryRowContext(ctx, `SELECT `+opCols+` FROM operations WHERE workspace = ? AND compute = ?
+	op, err = scanOp(s.queryRow(ctx, `SELECT `+opCols+` FROM operations WHERE workspace = ? AND compute = ?
 		ORDER BY created_at DESC, rowid DESC LIMIT 1`, workspace, compute))
 	if errors.Is(err, sql.ErrNoRows) {
 		return op, false, nil
@@ -124,7 +124,7 @@ func (s *DB) LatestOperation(ctx context.Context, workspace, compute string) (op
 // EndOperation ends an operation that is still in progress with status st, e.g. when the
 // request that began it could not finish its work.
 func (s *DB) EndOperation(ctx context.Context, id string, st trainyard.OperationStatus, e trainyard.OperationError) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE operations SET status = ?, error_code = ?, error_message = ?, ended_at = ? WHERE id = ? AND status = ?`,
+	_, err := s.exec(ctx, `UPDATE operations SET status = ?, error_code = ?, error_message = ?, ended_at = ? WHERE id = ? AND status = ?`,
 		st, e.Code, e.Message, s.now(), id, trainyard.OpInProgress)
 	return err
 }
@@ -134,7 +134,7 @@ func (s *DB) EndOperation(ctx context.Context, id string, st trainyard.Operation
 // without settling its operations, none stays InProgress for a compute that has settled.
 // It returns how many it ended.
 func (s *DB) SettleOperations(ctx context.Context) (int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT workspace, compute FROM operations WHERE status = ?`, trainyard.OpInProgress)
+	rows, err := s.query(ctx, `SELECT DISTINCT workspace, compute FROM operations WHERE status = ?`, trainyard.OpInProgress)
 	if err != nil {
 		return 0, err
 	}
@@ -152,7 +152,7 @@ func (s *DB) SettleOperations(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var before, after int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM operations WHERE status = ?`, trainyard.OpInProgress).Scan(&before); err != nil {
+	if err := s.queryRow(ctx, `SELECT count(*) FROM operations WHERE status = ?`, trainyard.OpInProgress).Scan(&before); err != nil {
 		return 0, err
 	}
 	for _, t := range targets {
@@ -160,7 +160,7 @@ func (s *DB) SettleOperations(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	err = s.db.QueryRowContext(ctx, `SELECT count(*) FROM operations WHERE status = ?`, trainyard.OpInProgress).Scan(&after)
+	err = s.queryRow(ctx, `SELECT count(*) FROM operations WHERE status = ?`, trainyard.OpInProgress).Scan(&after)
 	return before - after, err
 }
 

@@ -11,14 +11,14 @@ var _ quota.Source = (*DB)(nil)
 
 // SetQuota sets a workspace's core limit for a pool in a location.
 func (s *DB) SetQuota(ctx context.Context, workspace, location, pool string, cores int) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO quotas (workspace, location, pool, cores) VALUES (?,?,?,?)
+	_, err := s.exec(ctx, `INSERT INTO quotas (workspace, location, pool, cores) VALUES (?,?,?,?)
 		ON CONFLICT (workspace, location, pool) DO UPDATE SET cores = excluded.cores`, workspace, location, pool, cores)
 	return err
 }
 
 // QuotaOverrides returns the limits a workspace set in a location, by pool.
 func (s *DB) QuotaOverrides(ctx context.Context, workspace, location string) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT pool, cores FROM quotas WHERE workspace = ? AND location = ?`, workspace, location)
+	rows, err := s.query(ctx, `SELECT pool, cores FROM quotas WHERE workspace = ? AND location = ?`, workspace, location)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +38,7 @@ func (s *DB) QuotaOverrides(ctx context.Context, workspace, location string) (ma
 // Allocations counts the nodes a workspace holds in a location by size and tier; a leaving node
 // no longer counts.
 func (s *DB) Allocations(ctx context.Context, workspace, location string) ([]quota.Allocation, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT c.size, c.tier, count(n.id) FROM computes c
+	rows, err := s.query(ctx, `SELECT c.size, c.tier, count(n.id) FROM computes c
 		JOIN nodes n ON n.workspace = c.workspace AND n.compute = c.name AND n.state != ?
 		WHERE c.workspace = ? AND c.location = ? GROUP BY c.size, c.tier`, trainyard.NodeLeaving, workspace, location)
 	if err != nil {

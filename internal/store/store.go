@@ -1,6 +1,7 @@
 // Package store persists trainyard's records in SQLite through database/sql, with embedded
 // migrations. Every write commits durably (WAL, synchronous=FULL) before it returns, so a
-// response sent after a write survives a kill -9 of the server.
+// response sent after a write survives a kill -9 of the server. Concurrent writes share a
+// commit (commit.go); reads run on a pool of their own, through prepared statements (stmt.go).
 //
 // It owns the schema and the queries; it must not import the API, the HTTP server or any
 // provider.
@@ -34,11 +35,20 @@ var migrations embed.FS
 
 // DB is the store. It is safe for concurrent use.
 type DB struct {
-	db  *sql.DB
+	db  *sql.DB     // the write connection, used by commitLoop alone once the store is open
+	rd  *sql.DB     // a pool of read-only connections, which WAL lets read beside the writer
 	box *secret.Box // seals secrets at rest; its key lives beside the database
 	// Now returns the current time; tests may replace it.
 	Now func() time.Time
+
+	stmts     stmtCache     // prepared reads on rd
+	writes    chan write    // to commitLoop
+	closing   chan struct{} // closed by Close
+	committed chan struct{} // closed when commitLoop has returned
 }
+
+// readers is the size of the read pool: reads run beside a commit, on every core.
+const readers = 4
 
 // Open opens (creating if needed) the SQLite database at path and applies pending migrations.
 // Secrets are sealed with the key in secret.key beside it, created on first open.
@@ -52,26 +62,45 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		f.Close()
 	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
-		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	// SQLite has one writer; a single connection serialises writers without busy errors.
 	db.SetMaxOpenConns(1)
-	s := &DB{db: db, box: box, Now: time.Now}
-	if err := s.migrate(ctx); err != nil {
+	rd, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
 		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	rd.SetMaxOpenConns(readers)
+	rd.SetMaxIdleConns(readers)
+	s := &DB{db: db, rd: rd, box: box, Now: time.Now,
+		writes: make(chan write), closing: make(chan struct{}), committed: make(chan struct{})}
+	go s.commitLoop()
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
 	return s, nil
 }
 
-// Close closes the database.
-func (s *DB) Close() error { return s.db.Close() }
+// Close waits for the commit under way, refuses later writes and closes the database.
+func (s *DB) Close() error {
+	select {
+	case <-s.closing:
+	default:
+		close(s.closing)
+	}
+	<-s.committed
+	s.stmts.close()
+	s.rd.Close()
+	return s.db.Close()
+}
 
 func (s *DB) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`); err != nil {
+	if _, err := s.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`); err != nil {
 		return err
 	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")
@@ -100,19 +129,6 @@ func (s *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// update runs fn in a write transaction that commits when fn returns nil.
-func (s *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }
 
 func (s *DB) now() int64 { return ms(s.Now()) }

@@ -22,7 +22,7 @@ type Principal struct {
 
 // AddToken stores the hash of token.
 func (s *DB) AddToken(ctx context.Context, token, kind, subject string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (hash, kind, subject, created_at) VALUES (?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO tokens (hash, kind, subject, created_at) VALUES (?, ?, ?, ?)`,
 		HashToken(token), kind, subject, s.now())
 	return err
 }
@@ -30,7 +30,7 @@ func (s *DB) AddToken(ctx context.Context, token, kind, subject string) error {
 // Authenticate returns the principal of token, or NotFound.
 func (s *DB) Authenticate(ctx context.Context, token string) (Principal, error) {
 	var p Principal
-	err := s.db.QueryRowContext(ctx, `SELECT kind, subject FROM tokens WHERE hash = ?`, HashToken(token)).Scan(&p.Kind, &p.Subject)
+	err := s.queryRow(ctx, `SELECT kind, subject FROM tokens WHERE hash = ?`, HashToken(token)).Scan(&p.Kind, &p.Subject)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, notFound("unknown token")
 	}
@@ -40,7 +40,7 @@ func (s *DB) Authenticate(ctx context.Context, token string) (Principal, error) 
 // HasAdmin reports whether any admin token exists.
 func (s *DB) HasAdmin(ctx context.Context) (bool, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM tokens WHERE kind = ?`, KindAdmin).Scan(&n)
+	err := s.queryRow(ctx, `SELECT count(*) FROM tokens WHERE kind = ?`, KindAdmin).Scan(&n)
 	return n > 0, err
 }
 

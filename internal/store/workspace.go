@@ -16,7 +16,7 @@ type Workspace struct {
 
 // CreateWorkspace adds a workspace; Conflict if it exists.
 func (s *DB) CreateWorkspace(ctx context.Context, name string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO workspaces (name, created_at) VALUES (?, ?)`, name, s.now())
+	_, err := s.exec(ctx, `INSERT INTO workspaces (name, created_at) VALUES (?, ?)`, name, s.now())
 	if isUnique(err) {
 		return trainyard.Errorf(trainyard.Conflict, "workspace %q already exists", name)
 	}
@@ -25,7 +25,7 @@ func (s *DB) CreateWorkspace(ctx context.Context, name string) error {
 
 // Workspaces lists every workspace by name.
 func (s *DB) Workspaces(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name FROM workspaces ORDER BY name`)
+	rows, err := s.query(ctx, `SELECT name FROM workspaces ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +44,7 @@ func (s *DB) Workspaces(ctx context.Context) ([]string, error) {
 // CheckWorkspace returns NotFound unless the workspace exists.
 func (s *DB) CheckWorkspace(ctx context.Context, name string) error {
 	var n string
-	err := s.db.QueryRowContext(ctx, `SELECT name FROM workspaces WHERE name = ?`, name).Scan(&n)
+	err := s.queryRow(ctx, `SELECT name FROM workspaces WHERE name = ?`, name).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return trainyard.Errorf(trainyard.NotFound, "workspace %q not found; list them with: trainyard workspace list", name)
 	}
