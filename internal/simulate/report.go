@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/trainyard/trainyard"
 )
 
 // Result is what one replay measured.
@@ -27,11 +29,13 @@ type Result struct {
 	// Queueing delay of the jobs (all their time queued, restarts included), by percentile.
 	WaitP50, WaitP95, WaitP99, WaitMax time.Duration
 
-	Preempted int     // nodes preempted
-	Restarted int     // restarts from the beginning of jobs that lost a node
-	Failed    int     // jobs lost: a node lost after MaxRetries restarts
-	LostHours float64 // node-hours of work thrown away by those restarts
-	Cost      float64 // NodeHours at the size's hourly price on the tier, USD
+	Preempted int // nodes preempted
+	Restarted int // restarts from the beginning of jobs that lost a node
+	Failed    int // jobs lost: a node lost after MaxRetries restarts
+	// Unfinished counts the jobs that had not ended when the replay stopped at its horizon.
+	Unfinished int
+	LostHours  float64 // node-hours of work thrown away by those restarts
+	Cost       float64 // NodeHours at the size's hourly price on the tier, USD
 
 	End       time.Duration // when the last job had ended and the cluster settled
 	Decisions int           // autoscale.Decide calls
@@ -57,7 +61,9 @@ func (r *sim) result() Result {
 	res.Cost = res.NodeHours * r.set.Size.HourlyPrice(r.set.Tier)
 	waits := make([]time.Duration, 0, len(r.due))
 	for _, i := range r.due {
-		waits = append(waits, r.runs[i].waited)
+		if !r.runs[i].unborn {
+			waits = append(waits, r.runs[i].waited)
+		}
 	}
 	slices.Sort(waits)
 	res.WaitP50, res.WaitP95, res.WaitP99 = percentile(waits, 50), percentile(waits, 95), percentile(waits, 99)
@@ -94,6 +100,7 @@ type Row struct {
 	Preempted   int     `json:"preemptedNodes"`
 	Restarted   int     `json:"restarts"`
 	Failed      int     `json:"lostJobs"`
+	Unfinished  int     `json:"unfinishedJobs"`
 	LostHours   float64 `json:"lostNodeHours"`
 	CostUSD     float64 `json:"costUSD"`
 	EndSeconds  float64 `json:"endSeconds"`
@@ -107,7 +114,7 @@ func (r Result) Row() Row {
 	return Row{Setting: r.Setting.Name, Describe: r.Setting.Describe(), Jobs: r.Jobs, Refused: len(r.Refused),
 		NodeHours: r.NodeHours, BusyHours: r.BusyHours, IdleHours: r.IdleHours, BootHours: r.BootHours, OracleHours: r.OracleHours,
 		WaitP50: r.WaitP50.Seconds(), WaitP95: r.WaitP95.Seconds(), WaitP99: r.WaitP99.Seconds(), WaitMax: r.WaitMax.Seconds(),
-		Preempted: r.Preempted, Restarted: r.Restarted, Failed: r.Failed, LostHours: r.LostHours, CostUSD: r.Cost,
+		Preempted: r.Preempted, Restarted: r.Restarted, Failed: r.Failed, Unfinished: r.Unfinished, LostHours: r.LostHours, CostUSD: r.Cost,
 		EndSeconds: r.End.Seconds(), Decisions: r.Decisions, Launched: r.Launched, PeakNodes: r.PeakNodes}
 }
 
@@ -133,6 +140,16 @@ func WriteTable(w io.Writer, results []Result) {
 	}
 	tw.Flush()
 	for _, r := range results {
+		if r.Unfinished > 0 {
+			fmt.Fprintf(w, "%s: %s had not ended %s after the last submit and the longest job, where the replay stopped; waits count up to then\n",
+				r.Setting.Name, plural(r.Unfinished, "job"), span(Horizon))
+			if s := r.Setting; s.Tier == trainyard.LowPriority && s.PreemptionRate > 0 {
+				if life := time.Duration(float64(time.Hour) / s.PreemptionRate); life < 2*s.Boot {
+					fmt.Fprintf(w, "  at %g preemptions per node-hour a node lives %s on average, and takes %s to boot: most are preempted before they run anything; lower preemption-rate or boot\n",
+						s.PreemptionRate, life.Round(time.Second), s.Boot)
+				}
+			}
+		}
 		if len(r.Refused) > 0 {
 			fmt.Fprintf(w, "%s: %s not replayed: wanting more nodes than max %d, as the server refuses at submit\n",
 				r.Setting.Name, plural(len(r.Refused), "job"), r.Setting.Max)

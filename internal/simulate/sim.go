@@ -31,7 +31,9 @@ var Epoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 //
 // Placement is immediate: an idle agent holds a sync open and gets work at once. A job of
 // more nodes than s.Max is refused, as the server refuses it at submit. After the last job
-// ends nothing is preempted any more, and the replay ends once the cluster has settled.
+// ends nothing is preempted any more, and the replay ends once the cluster has settled. A
+// setting under which jobs barely start (low-priority nodes preempted faster than they boot)
+// would replay for ever: the replay stops at the Horizon, and counts the jobs left Unfinished.
 // It returns early with ctx's error when ctx ends.
 func Run(ctx context.Context, t Trace, s Setting, o Options) (Result, error) {
 	if err := s.Check(t); err != nil {
@@ -78,7 +80,12 @@ type run struct {
 	attempt  int      // counts restarts; a finish of an earlier attempt is stale
 	broken   bool     // a node of its attempt was preempted: it will not finish
 	done     bool
+	unborn   bool // not submitted when the replay stopped at its horizon
 }
+
+// Horizon is how long after the last submit and the longest job's duration a replay goes on
+// before it stops with jobs unfinished.
+const Horizon = 30 * 24 * time.Hour
 
 type sim struct {
 	ctx    context.Context // nil never ends
@@ -100,6 +107,7 @@ type sim struct {
 	left     int // jobs not done
 
 	now        time.Duration
+	horizon    time.Duration // where the replay stops, ended or not
 	wake       time.Duration // the next tick with a pass to run, or none
 	lastChange time.Duration
 	insts      []provider.Instance
@@ -121,6 +129,7 @@ func newSim(t Trace, s Setting, ctl control, o Options) *sim {
 	r := &sim{set: s, policy: s.Policy(), ctl: ctl, opts: o, trace: t.Jobs, runs: make([]run, len(t.Jobs)),
 		rng: rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15)), index: map[string]int{}}
 	r.res.Setting = s
+	var longest time.Duration
 	for i, j := range t.Jobs {
 		r.runs[i] = run{nodes: j.NodesOn(s.Size)}
 		if r.runs[i].nodes > s.Max {
@@ -130,7 +139,10 @@ func newSim(t Trace, s Setting, ctl control, o Options) *sim {
 		}
 		r.due = append(r.due, i)
 		r.res.OracleHours += hoursOf(j.Duration) * float64(r.runs[i].nodes)
+		r.horizon = max(r.horizon, j.Submit)
+		longest = max(longest, j.Duration)
 	}
+	r.horizon += longest + Horizon
 	r.left = len(r.due)
 	r.res.Jobs = len(r.due)
 	return r
@@ -144,6 +156,10 @@ func (r *sim) run() error {
 		}
 		at, ok := r.nextAt()
 		if !ok {
+			break
+		}
+		if at > r.horizon {
+			r.stop()
 			break
 		}
 		r.now = at
@@ -480,6 +496,26 @@ func (r *sim) enter(m *machine, p phase) {
 		}
 	}
 	m.phase, m.since = p, r.now
+}
+
+// stop ends a replay at its horizon with jobs left: their waits count up to it, but for
+// those not submitted yet, and the machines are billed up to it.
+func (r *sim) stop() {
+	r.now = r.horizon
+	for n, i := range r.due {
+		ru := &r.runs[i]
+		switch {
+		case ru.done:
+			continue
+		case n >= r.next:
+			ru.unborn = true
+		case ru.on == nil:
+			ru.waited += r.now - ru.queuedAt
+		}
+		r.res.Unfinished++
+	}
+	r.lastChange = r.now
+	r.logf("stopped at the horizon, %d jobs unfinished", r.res.Unfinished)
 }
 
 // settle bills the machines left, up to the last change.

@@ -295,3 +295,39 @@ func TestRunStopsWithItsContext(t *testing.T) {
 		t.Errorf("Run with a canceled context = %v, want context.Canceled", err)
 	}
 }
+
+// Nodes preempted faster than they boot run nothing: the replay stops at its horizon instead
+// of replaying for ever, and counts the jobs left. Their waits run up to the horizon; a job
+// not submitted by then counts in none. The report says why.
+func TestReplayStopsAtHorizon(t *testing.T) {
+	s := setting(t, "tier=low_priority,preemption-rate=60")
+	tr := trace(t, "0 60 1", "600 30 1", "10800 10 1")
+	r := newSim(tr, s, newMem(s.Target()), Options{})
+	if want := 10860*time.Second + Horizon; r.horizon != want {
+		t.Errorf("horizon %s, want %s: the last submit, plus the longest job, plus Horizon", r.horizon, want)
+	}
+	r.horizon = 2 * time.Hour                                    // before the last submit, to replay quickly
+	r.preemptAfter = func() time.Duration { return time.Minute } // shorter than the 3 min boot
+	done := make(chan struct{})
+	go func() { r.run(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the replay did not stop at its horizon")
+	}
+	res := r.result()
+	checkHours(t, res)
+	if res.Unfinished != 3 || res.Failed != 0 || res.End != 2*time.Hour {
+		t.Errorf("Unfinished %d, Failed %d, End %s; want 3 jobs unfinished, none lost, the end at the horizon 2h", res.Unfinished, res.Failed, res.End)
+	}
+	if res.WaitP50 != 2*time.Hour-600*time.Second || res.WaitMax != 2*time.Hour {
+		t.Errorf("waits p50 %s, max %s; want 1h50m and 2h: queued from 600 s and from 0 to the horizon", res.WaitP50, res.WaitMax)
+	}
+	var b strings.Builder
+	WriteTable(&b, []Result{res})
+	for _, w := range []string{"3 jobs had not ended", "a node lives 1m0s on average, and takes 3m0s to boot"} {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("report lacks %q:\n%s", w, b.String())
+		}
+	}
+}
