@@ -39,9 +39,11 @@ type Assignment struct {
 	Command     string            `json:"command"`
 	Env         map[string]string `json:"env"`
 	HasSnapshot bool              `json:"has_snapshot"`
-	TimeoutMS   int64             `json:"timeout_ms,omitempty"`
-	RunToken    string            `json:"run_token"`
-	Outputs     []string          `json:"outputs,omitempty"`
+	// HasCheckpoint says that an earlier attempt saved a checkpoint, which this one restores.
+	HasCheckpoint bool     `json:"has_checkpoint,omitempty"`
+	TimeoutMS     int64    `json:"timeout_ms,omitempty"`
+	RunToken      string   `json:"run_token"`
+	Outputs       []string `json:"outputs,omitempty"`
 	// Image, when set, runs the command in a container of that image on the node's engine.
 	Image      string `json:"image,omitempty"`
 	ShmSize    int64  `json:"shm_size,omitempty"`
@@ -49,6 +51,8 @@ type Assignment struct {
 	// Rank is this node's rank in a multi-node job (0 for a single-node job); only rank 0
 	// uploads outputs.
 	Rank int `json:"rank,omitempty"`
+	// Nodes is the size of the gang the node is a rank of; 0 for a job that is no gang.
+	Nodes int `json:"nodes,omitempty"`
 	// Attempt is the job's attempt this assignment runs, from 1; every report names it, and
 	// one about an attempt that was superseded is refused (409), so the node stops it.
 	Attempt int `json:"attempt"`

@@ -67,6 +67,7 @@ type Agent struct {
 	running map[int64]*run // by job ID
 	wg      sync.WaitGroup
 	ended   chan struct{} // capacity 1: a run's end reached the server
+	ending  chan struct{} // capacity 1: a run started reporting its end
 }
 
 // New returns an agent; Run starts it.
@@ -81,7 +82,7 @@ func New(cfg Config) *Agent {
 		cfg.JobsDir = filepath.Join(cfg.WorkDir, "jobs")
 	}
 	return &Agent{cfg: cfg, client: api.NewClient(cfg.ServerURL, cfg.NodeToken), log: cfg.Log.With("node_id", cfg.NodeID),
-		running: map[int64]*run{}, ended: make(chan struct{}, 1)}
+		running: map[int64]*run{}, ended: make(chan struct{}, 1), ending: make(chan struct{}, 1)}
 }
 
 // ErrReleased means the server no longer knows this node: it was released or deleted.
@@ -109,8 +110,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	warned := false
 	for {
 		running := a.runningIDs()
-		resp, err := a.client.Sync(ctx, api.SyncRequest{Running: running, WaitMS: 10000})
+		resp, again, err := a.sync(ctx, running)
 		switch {
+		case again:
+			continue
 		case ctx.Err() != nil:
 			return nil
 		case api.HasCode(err, "unauthenticated"):
@@ -157,6 +160,28 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
+// sync holds a sync open until the server answers, or until a run it lists starts reporting
+// its end: again is then true, and the caller syncs at once without it, so that the answer
+// comes as soon as the node is free, with its next job.
+func (a *Agent) sync(ctx context.Context, running []int64) (resp api.SyncResponse, again bool, err error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	asked := make(chan struct{})
+	go func() {
+		select {
+		case <-a.ending:
+			cancel()
+		case <-asked:
+		}
+	}()
+	resp, err = a.client.Sync(sctx, api.SyncRequest{Running: running, WaitMS: 10000})
+	close(asked)
+	if err != nil && ctx.Err() == nil && sctx.Err() != nil {
+		return resp, true, nil
+	}
+	return resp, false, err
+}
+
 // authenticate finds the node token: given, kept from an earlier start, or earned now with
 // the join token.
 func (a *Agent) authenticate(ctx context.Context) error {
@@ -198,7 +223,7 @@ func (a *Agent) runningIDs() []int64 {
 	defer a.mu.Unlock()
 	ids := make([]int64, 0, len(a.running))
 	for id, r := range a.running {
-		if !r.reported.Load() { // a run whose end the server holds is no work of the node's
+		if !r.ending.Load() { // a run whose end is reported is no work of the node's
 			ids = append(ids, id)
 		}
 	}

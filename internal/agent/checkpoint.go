@@ -28,8 +28,8 @@ func (r *run) checkpointDir() string { return filepath.Join(r.codeDir(), ".train
 // if any, before the command starts.
 func (r *run) restoreCheckpoint(ctx context.Context) error {
 	os.RemoveAll(r.checkpointDir()) // what the code folder brought there is no checkpoint
-	if err := os.MkdirAll(r.checkpointDir(), 0o755); err != nil {
-		return err
+	if err := os.MkdirAll(r.checkpointDir(), 0o755); err != nil || !r.as.HasCheckpoint {
+		return err // nothing saved yet: a first attempt, or none saved before this one
 	}
 	var b backoff
 	for {

@@ -30,7 +30,7 @@ type run struct {
 
 	shipped int64 // log offset the server held when shipping stopped
 
-	reported atomic.Bool // the server holds the run's end: only clean-up is left
+	ending   atomic.Bool // the run's end is reported, or being reported: only that and clean-up are left
 	stopOnce sync.Once
 	stopReq  chan struct{}
 }
@@ -176,17 +176,26 @@ func (r *run) execute(ctx context.Context) {
 			req.Error = &api.JobError{Code: trainyard.ErrUserError, Message: fmt.Sprintf("the command was killed by signal %d; see user_logs/std_log.txt", exit.Signal)}
 		}
 	}
-	// A refused report (the attempt was superseded) still ends with the finish, which lets the
-	// server free this node.
-	if r.report(ctx, "status", api.StatusRequest{Status: string(trainyard.JobFinalizing)}) {
-		if err := r.uploadOutputs(ctx); err != nil && req.Error == nil {
-			req.Error = &api.JobError{Code: trainyard.ErrSystem, Message: "uploading outputs failed: " + err.Error()}
+	// Finalizing is the upload of the outputs, and of a gang the wait for its last ranks: a
+	// job with neither goes from Running to its end. A refused report (the attempt was
+	// superseded) still ends with the finish, which lets the server free this node.
+	if r.as.Nodes > 0 || r.hasOutputs() {
+		if r.report(ctx, "status", api.StatusRequest{Status: string(trainyard.JobFinalizing)}) {
+			if err := r.uploadOutputs(ctx); err != nil && req.Error == nil {
+				req.Error = &api.JobError{Code: trainyard.ErrSystem, Message: "uploading outputs failed: " + err.Error()}
+			}
+		} else if ctx.Err() != nil {
+			return
 		}
-	} else if ctx.Err() != nil {
-		return
+	}
+	// From here the run is no work of the node's: a sync that comes before the server has the
+	// end gets nothing new (the node is not free yet), and is held until it is.
+	r.ending.Store(true)
+	select {
+	case r.a.ending <- struct{}{}:
+	default:
 	}
 	if r.report(ctx, "finish", req) {
-		r.reported.Store(true)
 		select {
 		case r.a.ended <- struct{}{}:
 		default:
@@ -315,13 +324,19 @@ func (r *run) report(ctx context.Context, what string, body any) bool {
 	}
 }
 
-// uploadOutputs sends outputs/ to the server; of a multi-node job, rank 0's alone.
-func (r *run) uploadOutputs(ctx context.Context) error {
+// hasOutputs reports whether this node has outputs to upload: of a multi-node job, rank 0
+// alone uploads.
+func (r *run) hasOutputs() bool {
 	if r.as.Rank > 0 {
-		return nil
+		return false
 	}
 	entries, err := os.ReadDir(r.outputsDir())
-	if err != nil || len(entries) == 0 {
+	return err == nil && len(entries) > 0
+}
+
+// uploadOutputs sends outputs/ to the server, if there are any.
+func (r *run) uploadOutputs(ctx context.Context) error {
+	if !r.hasOutputs() {
 		return nil
 	}
 	return r.uploadDir(ctx, r.outputsDir(), "outputs")

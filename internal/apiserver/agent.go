@@ -23,6 +23,9 @@ const syncInterval = 0
 // maxSyncWait bounds how long a sync is held while there is nothing to say.
 const maxSyncWait = 10 * time.Second
 
+// touchEvery is how often a held sync records the node's contact again.
+const touchEvery = time.Second
+
 func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	var req api.RegisterRequest
 	if err := decode(r, &req); err != nil {
@@ -53,10 +56,16 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	deadline := time.Now().Add(min(time.Duration(req.WaitMS)*time.Millisecond, maxSyncWait))
+	var touched time.Time
 	for {
 		changed := s.changed.C()
-		if err := s.Store.Touch(ctx, nodeID); err != nil {
-			return err
+		// The sync is the heartbeat: recorded when it comes, and again while it is held open,
+		// but not on every wake-up of a busy server.
+		if time.Since(touched) >= touchEvery {
+			if err := s.Store.Touch(ctx, nodeID); err != nil {
+				return err
+			}
+			touched = time.Now()
 		}
 		resp, err := s.syncOnce(r, nodeID, req.Running)
 		if err != nil {
@@ -126,8 +135,8 @@ func (s *Server) syncOnce(r *http.Request, nodeID string, running []int64) (api.
 	}
 	resp.Assignment = &api.Assignment{
 		JobID: j.ID, Workspace: j.Workspace, Name: j.Name, Command: command, Env: env,
-		HasSnapshot: j.Snapshot != "", TimeoutMS: j.Timeout.Milliseconds(), RunToken: a.RunToken,
-		Outputs: outputNames(j), Image: j.Image, ShmSize: j.ShmSize, DockerArgs: j.DockerArgs, Rank: a.Rank,
+		HasSnapshot: j.Snapshot != "", HasCheckpoint: fileSize(s.checkpointPath(j.ID)) > 0, TimeoutMS: j.Timeout.Milliseconds(), RunToken: a.RunToken,
+		Outputs: outputNames(j), Image: j.Image, ShmSize: j.ShmSize, DockerArgs: j.DockerArgs, Rank: a.Rank, Nodes: a.Gang.Nodes,
 		Attempt: j.Attempt, CheckpointIntervalMS: s.CheckpointInterval.Milliseconds(),
 	}
 	return resp, nil

@@ -149,12 +149,13 @@ func scanNode(r scanner) (NodeRow, error) {
 // Touch records contact from a node's agent. Its first contact with the node token also
 // retires the join token, which is then no longer needed.
 func (s *DB) Touch(ctx context.Context, id string) error {
-	_, err := s.exec(ctx, `UPDATE nodes SET last_seen = ? WHERE id = ?`, s.now(), id)
-	if err != nil {
+	return s.update(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`UPDATE nodes SET last_seen = ? WHERE id = ?`, s.now(), id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindJoin, id)
 		return err
-	}
-	_, err = s.exec(ctx, `DELETE FROM tokens WHERE kind = ? AND subject = ?`, KindJoin, id)
-	return err
+	})
 }
 
 // TouchAll records contact from every node, as if each had just sent a heartbeat. The server

@@ -224,6 +224,8 @@ func TestReattachDetectsPidReuse(t *testing.T) {
 		{name: "exit recorded", exit: "3\n", want: driver.Exit{Code: 3}},
 		{name: "signal recorded", exit: "143\n", want: driver.Exit{Code: -1, Signal: 15}},
 		{name: "nothing recorded", want: driver.Exit{Lost: true}},
+		{name: "recording cut short", exit: "14", want: driver.Exit{Lost: true}},
+		{name: "recording emptied", exit: " ", want: driver.Exit{Lost: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,9 +13,8 @@ import (
 
 // Names of the files in a task's StateDir; the package comment describes them.
 const (
-	pidFile     = "pid"
-	exitFile    = "exit"
-	exitTmpFile = "exit.tmp" // the wrapper's half-written exit file
+	pidFile  = "pid"
+	exitFile = "exit"
 )
 
 // procStat is what the driver needs from /proc/PID/stat.
@@ -66,7 +65,7 @@ func prepareStateDir(dir string) error {
 			return fmt.Errorf("state dir %s: a task is still running there as pid %d", dir, pid)
 		}
 	}
-	for _, name := range []string{exitFile, exitTmpFile} {
+	for _, name := range []string{exitFile, "exit.tmp"} { // exit.tmp: of older wrappers
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("state dir: %w", err)
 		}
@@ -105,13 +104,14 @@ func readPidFile(dir string) (pid int, start uint64, err error) {
 	return pid, start, nil
 }
 
-// readExitFile reads the status the wrapper recorded; ok is false when there is none.
+// readExitFile reads the status the wrapper recorded; ok is false when there is none, or only
+// part of one: the wrapper ends it with a newline.
 func readExitFile(dir string) (status int, ok bool) {
 	b, err := os.ReadFile(filepath.Join(dir, exitFile))
-	if err != nil {
+	if err != nil || !bytes.HasSuffix(b, []byte("\n")) {
 		return 0, false
 	}
-	status, err = strconv.Atoi(strings.TrimSpace(string(b)))
+	status, err = strconv.Atoi(string(bytes.TrimSuffix(b, []byte("\n"))))
 	if err != nil || status < 0 || status > 255 {
 		return 0, false
 	}

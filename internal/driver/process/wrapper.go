@@ -18,7 +18,9 @@ import (
 // read /dev/null). A trapped signal is acted on only when the foreground command has ended,
 // which is what we want: Stop signals the whole group, so the command already has it. The
 // wrapper's own stderr is /dev/null while it waits, so bash's "Killed" report is not written to
-// the task's log. The status is written with signals ignored, and mv inherits that.
+// the task's log. The status is written with signals ignored, in one write of digits and a
+// newline: a file cut short by a kill has no newline and counts as no status, so no rename
+// (and no mv process per task) is needed.
 //
 // It first waits for "go" on fd 3, which Start writes once the wrapper's pid is recorded: an
 // agent killed in between closes the pipe, and the command never runs, where it would have run
@@ -33,7 +35,7 @@ exec 3>&2 2>/dev/null
 s=$?
 exec 2>&3 3>&-
 trap '' TERM INT HUP
-printf '%d\n' "$s" >"$1/exit.tmp" && command -p mv -f "$1/exit.tmp" "$1/exit"
+printf '%d\n' "$s" >"$1/exit"
 exit "$s"
 `
 
