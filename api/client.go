@@ -267,7 +267,7 @@ func (c *Client) AttemptLogs(ctx context.Context, workspace, name string, attemp
 		return LogChunk{}, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	data, err := ReadSized(resp.Body, resp.ContentLength)
 	if err != nil {
 		return LogChunk{}, err
 	}
@@ -358,4 +358,22 @@ func (c *Client) Environments(ctx context.Context, workspace, name string) ([]En
 	var out struct{ Value []Environment }
 	err := c.Do(ctx, "GET", ws(workspace)+"/environments?name="+url.QueryEscape(name), nil, &out)
 	return out.Value, err
+}
+
+// ReadSized reads r to its end. When size is known (an HTTP Content-Length, -1 if not), it
+// reads into one buffer of that size, where io.ReadAll would grow one by copying, twice the
+// bytes of a large log chunk.
+func ReadSized(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 {
+		return io.ReadAll(r)
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, err
+	}
+	var more [1]byte
+	if n, _ := r.Read(more[:]); n > 0 {
+		return nil, fmt.Errorf("more than the %d bytes announced", size)
+	}
+	return data, nil
 }

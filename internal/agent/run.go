@@ -28,7 +28,8 @@ type run struct {
 	dir  string // the job's folder on the node: assignment.json, code/, task/, std_log.txt
 	task driver.Task
 
-	shipped int64 // log offset the server held when shipping stopped
+	shipped int64  // log offset the server held when shipping stopped
+	logBuf  []byte // shipFrom's, kept between ticks
 
 	ending   atomic.Bool // the run's end is reported, or being reported: only that and clean-up are left
 	stopOnce sync.Once
@@ -378,7 +379,9 @@ func (r *run) flushLogs(ctx context.Context) {
 	}
 }
 
-const logChunk = 1 << 20
+// logChunk is the most a log post carries: few posts (each synced by the server) for a job
+// that writes fast, well under the server's 16 MB.
+const logChunk = 4 << 20
 
 // shipFrom sends the log from off, one chunk at a time, and returns the offset the server
 // holds, with the error of a post that failed. A retry of a chunk the server has is harmless:
@@ -389,7 +392,16 @@ func (r *run) shipFrom(ctx context.Context, off int64) (int64, error) {
 		return off, nil
 	}
 	defer f.Close()
-	buf := make([]byte, logChunk)
+	fi, err := f.Stat()
+	if err != nil || fi.Size() <= off {
+		return off, nil
+	}
+	// The buffer grows to what is pending, up to a chunk: a job that logs a line now and then
+	// is not given 4 MB.
+	if pending := fi.Size() - off; int64(len(r.logBuf)) < min(pending, logChunk) {
+		r.logBuf = make([]byte, min(pending, logChunk))
+	}
+	buf := r.logBuf
 	for {
 		n, err := f.ReadAt(buf, off)
 		if n == 0 {
@@ -401,7 +413,7 @@ func (r *run) shipFrom(ctx context.Context, off int64) (int64, error) {
 			return off, perr
 		}
 		off = resp.Size
-		if err == io.EOF || n < logChunk {
+		if err == io.EOF || n < len(buf) {
 			return off, nil
 		}
 	}

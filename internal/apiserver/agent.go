@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -247,9 +246,16 @@ func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || offset < 0 {
 		return trainyard.Errorf(trainyard.Invalid, "offset %q: want a byte offset", r.URL.Query().Get("offset"))
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<20))
-	if err != nil {
+	const maxChunk = 16 << 20
+	if r.ContentLength > maxChunk {
 		return trainyard.Errorf(trainyard.TooLarge, "a log chunk is at most 16 MB")
+	}
+	data, err := api.ReadSized(http.MaxBytesReader(w, r.Body, maxChunk), r.ContentLength)
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return trainyard.Errorf(trainyard.TooLarge, "a log chunk is at most 16 MB")
+	}
+	if err != nil {
+		return trainyard.Errorf(trainyard.Invalid, "reading the log chunk: %v; send it again", err)
 	}
 	size, err := s.appendAttemptLog(r.Context(), j, attempt, principal(r).Subject, offset, data)
 	if _, ok := errors.AsType[refused](err); ok || err != nil && trainyard.ErrorCode(err) != trainyard.Conflict {

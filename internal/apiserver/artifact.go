@@ -157,6 +157,7 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 		}
 		if len(data) > 0 || status.Terminal() || time.Now().After(deadline) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Content-Length", strconv.Itoa(len(data))) // the reader sizes its buffer once
 			w.Header().Set("Trainyard-Job-Status", string(status))
 			w.Write(data)
 			return nil
@@ -200,7 +201,14 @@ func readAt(path string, offset int64, max int) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	buf := make([]byte, max)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() <= offset {
+		return nil, nil
+	}
+	buf := make([]byte, min(int64(max), fi.Size()-offset)) // what there is, not max, for a tail
 	n, err := f.ReadAt(buf, offset)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
