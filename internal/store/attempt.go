@@ -11,7 +11,7 @@ import (
 )
 
 // holds reports whether node nodeID runs job j's current attempt: as its node, or as a rank.
-func holds(tx *sql.Tx, j JobRow, nodeID string) (bool, error) {
+func holds(tx *Tx, j JobRow, nodeID string) (bool, error) {
 	if j.Node == nodeID {
 		return true, nil
 	}
@@ -21,7 +21,7 @@ func holds(tx *sql.Tx, j JobRow, nodeID string) (bool, error) {
 
 // beginAttempt records the attempt that placement just gave job jobID, on nodes (rank 0
 // first).
-func (s *DB) beginAttempt(tx *sql.Tx, jobID int64, nodes []string) error {
+func (s *DB) beginAttempt(tx *Tx, jobID int64, nodes []string) error {
 	_, err := tx.Exec(`INSERT INTO job_attempts (job_id, attempt, nodes, started_at)
 		SELECT id, attempt, ?, ? FROM jobs WHERE id = ?
 		ON CONFLICT (job_id, attempt) DO UPDATE SET nodes = excluded.nodes, started_at = excluded.started_at`,
@@ -34,7 +34,7 @@ func (s *DB) beginAttempt(tx *sql.Tx, jobID int64, nodes []string) error {
 // it is placed; the nodes of its other ranks keep the job until their agents say it stopped
 // there, so no node runs two attempts. Otherwise the job fails (or, cancel asked, is
 // canceled) with cause and message.
-func (s *DB) endAttempt(tx *sql.Tx, j JobRow, nodeID, cause, message string) error {
+func (s *DB) endAttempt(tx *Tx, j JobRow, nodeID, cause, message string) error {
 	now := s.now()
 	if _, err := tx.Exec(`UPDATE job_attempts SET ended_at = ?, cause = ?, message = ? WHERE job_id = ? AND attempt = ?`,
 		now, cause, message, j.ID, j.Attempt); err != nil {
@@ -72,7 +72,7 @@ func (s *DB) endAttempt(tx *sql.Tx, j JobRow, nodeID, cause, message string) err
 // current one, or that the node does not hold. A node that still holds the job's record
 // (a rank left over from an attempt that ended) is freed by it: its agent reports once the
 // attempt's processes have stopped.
-func (s *DB) superseded(tx *sql.Tx, j JobRow, nodeID string, attempt int, free bool) error {
+func (s *DB) superseded(tx *Tx, j JobRow, nodeID string, attempt int, free bool) error {
 	var held int
 	if err := tx.QueryRow(`SELECT count(*) FROM nodes WHERE id = ? AND job_id = ?`, nodeID, j.ID).Scan(&held); err != nil {
 		return err
@@ -105,7 +105,7 @@ func (f freed) Unwrap() error { return f.error }
 // A workspace other than "" must be the node's.
 func (s *DB) PreemptNode(ctx context.Context, workspace, id, reason string) (NodeRow, error) {
 	var n NodeRow
-	err := s.update(ctx, func(tx *sql.Tx) error {
+	err := s.update(ctx, func(tx *Tx) error {
 		var err error
 		n, err = scanNode(tx.QueryRow(`SELECT `+nodeCols+` FROM nodes WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) || err == nil && workspace != "" && n.Workspace != workspace {
@@ -168,7 +168,7 @@ func (s *DB) Attempts(ctx context.Context, jobID int64) ([]trainyard.Attempt, er
 // was preempted (the job runs again, or fails as Preempted), or the command failed and the
 // job retries failures while it has attempts left. It frees the node and reports whether it
 // took the end; when not, FinishJob records the end as usual.
-func (s *DB) retryAfter(tx *sql.Tx, j JobRow, nodeID string, nodeState trainyard.NodeState, o Outcome) (bool, error) {
+func (s *DB) retryAfter(tx *Tx, j JobRow, nodeID string, nodeState trainyard.NodeState, o Outcome) (bool, error) {
 	if j.Status.Terminal() || j.Status == trainyard.JobCancelRequested || o.Canceled && nodeState != trainyard.NodePreempted {
 		return false, nil
 	}
@@ -192,7 +192,7 @@ func (s *DB) retryAfter(tx *sql.Tx, j JobRow, nodeID string, nodeState trainyard
 }
 
 // closeAttempt records the end of a job's last attempt, with the job's own end.
-func closeAttempt(tx *sql.Tx, jobID int64, now int64, code, message string) error {
+func closeAttempt(tx *Tx, jobID int64, now int64, code, message string) error {
 	_, err := tx.Exec(`UPDATE job_attempts SET ended_at = ?, cause = ?, message = ? FROM jobs
 		WHERE job_attempts.job_id = jobs.id AND job_attempts.attempt = jobs.attempt AND jobs.id = ? AND job_attempts.ended_at = 0`,
 		now, code, message, jobID)

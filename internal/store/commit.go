@@ -23,13 +23,13 @@ var errClosed = errors.New("store: the database is closed")
 // write is one caller's transaction body and where its result goes.
 type write struct {
 	ctx  context.Context
-	fn   func(tx *sql.Tx) error
+	fn   func(tx *Tx) error
 	done chan error
 }
 
 // update runs fn in a write transaction and returns once it is durable: nil when fn returned
 // nil and the transaction committed, else fn's error (its writes undone) or the commit's.
-func (s *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 	w := write{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case s.writes <- w:
@@ -45,7 +45,7 @@ func (s *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // exec runs one statement as a write of its own.
 func (s *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	var res sql.Result
-	err := s.update(ctx, func(tx *sql.Tx) error {
+	err := s.update(ctx, func(tx *Tx) error {
 		var err error
 		res, err = tx.Exec(query, args...)
 		return err
@@ -74,6 +74,7 @@ func (s *DB) commitLoop() {
 			}
 		}
 		s.commitGroup(group)
+		s.wstmts.prepare(s.db) // the connection is free now
 	}
 }
 
@@ -92,10 +93,11 @@ func (s *DB) commitGroup(group []write) {
 // runGroup fills errs with each write's own error and returns an error that fails them all:
 // the transaction could not begin, a savepoint could not be undone, or the commit failed.
 func (s *DB) runGroup(group []write, errs []error) error {
-	tx, err := s.db.BeginTx(context.Background(), nil)
+	sqltx, err := s.db.BeginTx(context.Background(), nil)
 	if err != nil {
 		return err
 	}
+	tx := &Tx{tx: sqltx, stmts: &s.wstmts}
 	kept := 0
 	for i, w := range group {
 		if err := w.ctx.Err(); err != nil {
@@ -103,33 +105,33 @@ func (s *DB) runGroup(group []write, errs []error) error {
 			continue
 		}
 		if _, err := tx.Exec(`SAVEPOINT w`); err != nil {
-			tx.Rollback()
+			sqltx.Rollback()
 			return err
 		}
 		if errs[i] = call(w.fn, tx); errs[i] != nil {
 			// A failure that ended SQLite's transaction (I/O, a full disk) takes the savepoint
 			// with it; the group cannot go on safely then, and fails as a whole.
 			if _, err := tx.Exec(`ROLLBACK TO w`); err != nil {
-				tx.Rollback()
+				sqltx.Rollback()
 				return fmt.Errorf("%w (and undoing it: %v)", errs[i], err)
 			}
 		} else {
 			kept++
 		}
 		if _, err := tx.Exec(`RELEASE w`); err != nil {
-			tx.Rollback()
+			sqltx.Rollback()
 			return err
 		}
 	}
 	if kept == 0 {
-		tx.Rollback() // nothing to keep; each caller has its own error
+		sqltx.Rollback() // nothing to keep; each caller has its own error
 		return nil
 	}
-	return tx.Commit()
+	return sqltx.Commit()
 }
 
 // call runs fn, turning a panic into that write's error so the committer lives on.
-func call(fn func(tx *sql.Tx) error, tx *sql.Tx) (err error) {
+func call(fn func(tx *Tx) error, tx *Tx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("store: write panicked: %v", p)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -13,8 +12,8 @@ import (
 )
 
 // insertWS is a write that adds workspace name, then fails with err when err is not nil.
-func insertWS(name string, err error) func(tx *sql.Tx) error {
-	return func(tx *sql.Tx) error {
+func insertWS(name string, err error) func(tx *Tx) error {
+	return func(tx *Tx) error {
 		if _, e := tx.Exec(`INSERT INTO workspaces (name, created_at) VALUES (?, 0)`, name); e != nil {
 			return e
 		}
@@ -33,17 +32,17 @@ func TestCommitGroupIsolatesWrites(t *testing.T) {
 	tests := []struct {
 		name    string
 		ctx     context.Context
-		fn      func(tx *sql.Tx) error
+		fn      func(tx *Tx) error
 		wantErr string // "" for success
 		kept    string // the workspace the write leaves, if any
 	}{
 		{name: "ok", ctx: ctx, fn: insertWS("a", nil), kept: "a"},
 		{name: "fails after writing", ctx: ctx, fn: insertWS("b", refused), wantErr: "refused by the caller"},
-		{name: "panics after writing", ctx: ctx, fn: func(tx *sql.Tx) error { insertWS("c", nil)(tx); panic("boom") }, wantErr: "write panicked: boom"},
+		{name: "panics after writing", ctx: ctx, fn: func(tx *Tx) error { insertWS("c", nil)(tx); panic("boom") }, wantErr: "write panicked: boom"},
 		{name: "ok after the failures", ctx: ctx, fn: insertWS("d", nil), kept: "d"},
 		{name: "caller gone before its turn", ctx: canceled, fn: insertWS("e", nil), wantErr: "context canceled"},
 		{name: "duplicate of an earlier write in the group", ctx: ctx, fn: insertWS("a", nil), wantErr: "UNIQUE"},
-		{name: "reads the group's earlier writes", ctx: ctx, fn: func(tx *sql.Tx) error {
+		{name: "reads the group's earlier writes", ctx: ctx, fn: func(tx *Tx) error {
 			var n int
 			if err := tx.QueryRow(`SELECT count(*) FROM workspaces WHERE name IN ('a', 'b', 'c', 'd')`).Scan(&n); err != nil {
 				return err
@@ -140,5 +139,29 @@ func TestConcurrentWritesAllDurable(t *testing.T) {
 		if !slices.Contains(names, name) {
 			t.Errorf("acknowledged workspace %s missing after reopening", name)
 		}
+	}
+}
+
+// A write's statement is prepared once its first transaction has committed, and the writes
+// after it run prepared, with the same results and errors: a taken name is still a Conflict.
+func TestPreparedWrites(t *testing.T) {
+	db := mustOpen(t)
+	ctx := t.Context()
+	insert := `INSERT INTO workspaces (name, created_at) VALUES (?, ?)`
+	if err := db.CreateWorkspace(ctx, "first"); err != nil {
+		t.Fatal(err)
+	}
+	if db.wstmts.get(insert) == nil {
+		t.Fatalf("the insert was not prepared after its commit")
+	}
+	if err := db.CreateWorkspace(ctx, "second"); err != nil {
+		t.Errorf("prepared insert: %v", err)
+	}
+	if err := db.CreateWorkspace(ctx, "second"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("prepared insert of a taken name: %v, want a conflict", err)
+	}
+	names, err := db.Workspaces(ctx)
+	if err != nil || !slices.Contains(names, "first") || !slices.Contains(names, "second") {
+		t.Errorf("workspaces %v, %v; want first and second among them", names, err)
 	}
 }

@@ -19,7 +19,7 @@ const computeCols = `workspace, name, type, location, size, tier, min_nodes, max
 // existing name is a Conflict.
 func (s *DB) CreateCompute(ctx context.Context, c trainyard.ComputeTarget) (trainyard.ComputeTarget, trainyard.Operation, error) {
 	var op trainyard.Operation
-	err := s.update(ctx, func(tx *sql.Tx) error {
+	err := s.update(ctx, func(tx *Tx) error {
 		var err error
 		if c, err = s.insertCompute(tx, c); err != nil {
 			return err
@@ -35,7 +35,7 @@ func (s *DB) CreateCompute(ctx context.Context, c trainyard.ComputeTarget) (trai
 }
 
 // insertCompute adds the record of c in tx; an existing name is a Conflict.
-func (s *DB) insertCompute(tx *sql.Tx, c trainyard.ComputeTarget) (trainyard.ComputeTarget, error) {
+func (s *DB) insertCompute(tx *Tx, c trainyard.ComputeTarget) (trainyard.ComputeTarget, error) {
 	now := s.Now()
 	if c.State == "" {
 		c.State = trainyard.Creating
@@ -116,7 +116,7 @@ func (s *DB) scanCompute(r scanner) (trainyard.ComputeTarget, error) {
 // SetComputeState moves a compute to state st; a non-empty errMsg is appended to its errors.
 // Its Create operation ends with it when it leaves Creating.
 func (s *DB) SetComputeState(ctx context.Context, workspace, name string, st trainyard.ProvisioningState, errMsg string) error {
-	return s.update(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *Tx) error {
 		var errs string
 		if err := tx.QueryRow(`SELECT errors FROM computes WHERE workspace = ? AND name = ?`, workspace, name).Scan(&errs); err != nil {
 			return err
@@ -144,7 +144,7 @@ func (s *DB) MarkComputeDeleting(ctx context.Context, workspace, name string) (t
 	if err != nil {
 		return c, op, err
 	}
-	err = s.update(ctx, func(tx *sql.Tx) error {
+	err = s.update(ctx, func(tx *Tx) error {
 		if err := noActiveJobs(tx, workspace, name, "delete"); err != nil {
 			return err
 		}
@@ -159,7 +159,7 @@ func (s *DB) MarkComputeDeleting(ctx context.Context, workspace, name string) (t
 }
 
 // noActiveJobs refuses, naming verb, while jobs of a compute are not finished.
-func noActiveJobs(tx *sql.Tx, workspace, name, verb string) error {
+func noActiveJobs(tx *Tx, workspace, name, verb string) error {
 	var active int
 	err := tx.QueryRow(`SELECT count(*) FROM jobs WHERE workspace = ? AND compute = ? AND status NOT IN (?, ?, ?)`,
 		workspace, name, trainyard.JobCompleted, trainyard.JobFailed, trainyard.JobCanceled).Scan(&active)
@@ -178,7 +178,7 @@ func noActiveJobs(tx *sql.Tx, workspace, name, verb string) error {
 // are unfinished.
 func (s *DB) DetachCompute(ctx context.Context, workspace, name string) (trainyard.Operation, error) {
 	var op trainyard.Operation
-	err := s.update(ctx, func(tx *sql.Tx) error {
+	err := s.update(ctx, func(tx *Tx) error {
 		if err := noActiveJobs(tx, workspace, name, "detach"); err != nil {
 			return err
 		}
@@ -202,7 +202,7 @@ func (s *DB) DetachCompute(ctx context.Context, workspace, name string) (trainya
 // DeleteCompute drops the record of a compute whose nodes are gone; its name is free again
 // and its Delete operation ends Succeeded.
 func (s *DB) DeleteCompute(ctx context.Context, workspace, name string) error {
-	return s.update(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *Tx) error {
 		if _, err := tx.Exec(`DELETE FROM computes WHERE workspace = ? AND name = ?`, workspace, name); err != nil {
 			return err
 		}
@@ -270,7 +270,7 @@ func (s *DB) RecentEvents(ctx context.Context, workspace, compute string, n int)
 func (s *DB) UpdateCompute(ctx context.Context, workspace, name string, kind trainyard.OperationKind, fn func(c *trainyard.ComputeTarget) error) (trainyard.ComputeTarget, trainyard.Operation, error) {
 	var c trainyard.ComputeTarget
 	var op trainyard.Operation
-	err := s.update(ctx, func(tx *sql.Tx) error {
+	err := s.update(ctx, func(tx *Tx) error {
 		var err error
 		c, err = s.scanCompute(tx.QueryRow(`SELECT `+computeCols+` FROM computes WHERE workspace = ? AND name = ?`, workspace, name))
 		if errors.Is(err, sql.ErrNoRows) {

@@ -17,7 +17,7 @@ const envCols = `workspace, name, version, description, tags, image, build_conte
 // change; an anonymous environment is the exception, since its version is its content hash,
 // and creating it again returns the one there is.
 func (s *DB) CreateEnvironment(ctx context.Context, e trainyard.Environment) (trainyard.Environment, error) {
-	err := s.update(ctx, func(tx *sql.Tx) error {
+	err := s.update(ctx, func(tx *Tx) error {
 		var seq int64
 		if err := tx.QueryRow(`SELECT coalesce(max(seq), 0) FROM environments WHERE workspace = ? AND name = ?`, e.Workspace, e.Name).Scan(&seq); err != nil {
 			return err
@@ -48,7 +48,7 @@ func (s *DB) CreateEnvironment(ctx context.Context, e trainyard.Environment) (tr
 }
 
 // nextVersion is one more than the highest whole-number version of a name, or 1.
-func nextVersion(tx *sql.Tx, workspace, name string) (string, error) {
+func nextVersion(tx *Tx, workspace, name string) (string, error) {
 	rows, err := tx.Query(`SELECT version FROM environments WHERE workspace = ? AND name = ?`, workspace, name)
 	if err != nil {
 		return "", err
@@ -161,7 +161,7 @@ func (s *DB) ImagesToBuild(ctx context.Context) ([]trainyard.Environment, error)
 
 // StartBuild names the build log of the jobs waiting for image, so their logs show it live.
 func (s *DB) StartBuild(ctx context.Context, image, buildLog string) error {
-	return s.update(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *Tx) error {
 		_, err := tx.Exec(`UPDATE jobs SET build_log = ? WHERE status = ? AND node = '' AND image = ?`, buildLog, trainyard.JobPreparing, image)
 		return err
 	})
@@ -171,7 +171,7 @@ func (s *DB) StartBuild(ctx context.Context, image, buildLog string) error {
 // build that made it, for jobs that came while it ran.
 func (s *DB) ImageReady(ctx context.Context, image, buildLog string) (int64, error) {
 	var n int64
-	err := s.update(ctx, func(tx *sql.Tx) error {
+	err := s.update(ctx, func(tx *Tx) error {
 		res, err := tx.Exec(`UPDATE jobs SET status = ?, wait_reason = ?, build_log = CASE WHEN build_log = '' THEN ? ELSE build_log END
 			WHERE status = ? AND node = '' AND image = ?`,
 			trainyard.JobQueued, trainyard.WaitWaitingForNodes, buildLog, trainyard.JobPreparing, image)
@@ -186,7 +186,7 @@ func (s *DB) ImageReady(ctx context.Context, image, buildLog string) (int64, err
 // BuildFailed fails the jobs that waited for image, with the build's error.
 func (s *DB) BuildFailed(ctx context.Context, image, buildLog, message string) (int64, error) {
 	var n int64
-	err := s.update(ctx, func(tx *sql.Tx) error {
+	err := s.update(ctx, func(tx *Tx) error {
 		res, err := tx.Exec(`UPDATE jobs SET status = ?, wait_reason = '', error_code = ?, error_message = ?, ended_at = ?,
 			build_log = CASE WHEN build_log = '' THEN ? ELSE build_log END
 			WHERE status = ? AND node = '' AND image = ?`,

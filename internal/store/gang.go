@@ -38,7 +38,7 @@ func distributionText(d trainyard.Distribution) string {
 
 // idleNodes lists node n, then up to more other idle nodes of its compute, longest idle
 // first: the nodes a gang placed from n may take, n as rank 0.
-func idleNodes(tx *sql.Tx, n NodeRow, more int) ([]string, error) {
+func idleNodes(tx *Tx, n NodeRow, more int) ([]string, error) {
 	rows, err := tx.Query(`SELECT id FROM nodes WHERE workspace = ? AND compute = ? AND state = ? AND id != ?
 		ORDER BY idle_since, id LIMIT ?`, n.Workspace, n.Compute, trainyard.NodeIdle, n.ID, more)
 	if err != nil {
@@ -58,7 +58,7 @@ func idleNodes(tx *sql.Tx, n NodeRow, more int) ([]string, error) {
 
 // waitForNodes records on the oldest job of a compute that it waits, saying how many of the
 // nodes it takes together are idle.
-func waitForNodes(tx *sql.Tx, compute string, w schedule.Wait) error {
+func waitForNodes(tx *Tx, compute string, w schedule.Wait) error {
 	_, err := tx.Exec(`UPDATE jobs SET wait_reason = ? WHERE id = ?`, trainyard.GangWait(w.Ready, w.Wanted, compute), w.Job)
 	return err
 }
@@ -66,7 +66,7 @@ func waitForNodes(tx *sql.Tx, compute string, w schedule.Wait) error {
 // placeGang records the placement of a multi-node job on all its nodes at once, the first as
 // rank 0 (schedule.Place decided it: a gang never holds part of its nodes, so two gangs
 // cannot each wait for the nodes the other holds).
-func (s *DB) placeGang(tx *sql.Tx, p schedule.Placement) error {
+func (s *DB) placeGang(tx *Tx, p schedule.Placement) error {
 	now := s.now()
 	for rank, id := range p.Nodes {
 		if _, err := tx.Exec(`UPDATE nodes SET state = ?, job_id = ?, last_seen = ? WHERE id = ?`, trainyard.NodeRunning, p.Job, now, id); err != nil {
@@ -89,7 +89,7 @@ func (s *DB) placeGang(tx *sql.Tx, p schedule.Placement) error {
 }
 
 // freeGangPort is the first block of gang ports no placed gang holds.
-func freeGangPort(tx *sql.Tx) (int, error) {
+func freeGangPort(tx *Tx) (int, error) {
 	rows, err := tx.Query(`SELECT master_port FROM jobs WHERE master_port > 0 AND status IN (?,?,?,?)`,
 		trainyard.JobPreparing, trainyard.JobRunning, trainyard.JobFinalizing, trainyard.JobCancelRequested)
 	if err != nil {
@@ -179,7 +179,7 @@ func (s *DB) Ranks(ctx context.Context, jobID int64) ([]Rank, error) {
 
 // gangOf is where the ranks of job jobID meet: every rank's address, rank 0's as master, and
 // the job's own ports.
-func (s *DB) gangOf(tx *sql.Tx, jobID int64) (trainyard.Gang, error) {
+func (s *DB) gangOf(tx *Tx, jobID int64) (trainyard.Gang, error) {
 	var g trainyard.Gang
 	var secret string
 	if err := tx.QueryRow(`SELECT master_port, gang_secret FROM jobs WHERE id = ?`, jobID).Scan(&g.MasterPort, &secret); err != nil {
@@ -213,7 +213,7 @@ func (s *DB) gangOf(tx *sql.Tx, jobID int64) (trainyard.Gang, error) {
 // the job's end when this rank settles it: the first rank to fail, be canceled or be lost ends
 // the whole job (its other ranks are then told to stop), and the job completes when every rank
 // has exited 0. done is false while other ranks still run a job that has not ended.
-func (s *DB) finishRank(tx *sql.Tx, j JobRow, r Rank, st trainyard.JobStatus, exit any, ecode, emsg string) (done bool, err error) {
+func (s *DB) finishRank(tx *Tx, j JobRow, r Rank, st trainyard.JobStatus, exit any, ecode, emsg string) (done bool, err error) {
 	now := s.now()
 	if _, err := tx.Exec(`UPDATE job_ranks SET state = ?, exit_code = ? WHERE job_id = ? AND rank = ?`, RankDone, exit, j.ID, r.Rank); err != nil {
 		return false, err

@@ -28,7 +28,7 @@ const jobCols = `id, workspace, name, display_name, experiment_name, description
 // CreateJob records a new queued job. Conflict if its name is taken in the workspace.
 func (s *DB) CreateJob(ctx context.Context, j trainyard.Job, spec string) (JobRow, error) {
 	var id int64
-	err := s.update(ctx, func(tx *sql.Tx) error {
+	err := s.update(ctx, func(tx *Tx) error {
 		var err error
 		id, err = s.insertJob(tx, j, spec)
 		return err
@@ -40,7 +40,7 @@ func (s *DB) CreateJob(ctx context.Context, j trainyard.Job, spec string) (JobRo
 }
 
 // insertJob adds a queued job in tx and returns its ID; a taken name is a Conflict.
-func (s *DB) insertJob(tx *sql.Tx, j trainyard.Job, spec string) (int64, error) {
+func (s *DB) insertJob(tx *Tx, j trainyard.Job, spec string) (int64, error) {
 	tags, _ := json.Marshal(nonNil(j.Tags))
 	env, _ := json.Marshal(nonNil(j.Environment))
 	// A job whose image must be built first waits in Preparing, taking no node.
@@ -177,7 +177,7 @@ type Assignment struct {
 // compute. It returns ok=false when there is nothing to do. Placement and the node's move to
 // running are one transaction, so the autoscaler never releases a node that just got work.
 func (s *DB) Place(ctx context.Context, nodeID string, running []int64) (a Assignment, ok bool, err error) {
-	err = s.update(ctx, func(tx *sql.Tx) error {
+	err = s.update(ctx, func(tx *Tx) error {
 		n, err := scanNode(tx.QueryRow(`SELECT `+nodeCols+` FROM nodes WHERE id = ?`, nodeID))
 		if err != nil {
 			return err
@@ -290,7 +290,7 @@ func (s *DB) Place(ctx context.Context, nodeID string, running []int64) (a Assig
 }
 
 // instanceStopped reports whether a compute is a compute instance its owner stopped.
-func instanceStopped(tx *sql.Tx, workspace, compute string) (bool, error) {
+func instanceStopped(tx *Tx, workspace, compute string) (bool, error) {
 	var typ, props string
 	err := tx.QueryRow(`SELECT type, properties FROM computes WHERE workspace = ? AND name = ?`, workspace, compute).Scan(&typ, &props)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && typ != string(trainyard.TypeComputeInstance) {
@@ -318,7 +318,7 @@ func contains(ids []int64, id int64) bool {
 // jobOnNode loads a job and checks that node nodeID holds its current attempt, and that it is
 // not finished; an agent may only report on its own live work. A report on another attempt is
 // a Conflict (superseded), which frees the node when free is set.
-func (s *DB) jobOnNode(tx *sql.Tx, nodeID string, jobID int64, attempt int, free bool) (JobRow, error) {
+func (s *DB) jobOnNode(tx *Tx, nodeID string, jobID int64, attempt int, free bool) (JobRow, error) {
 	j, err := s.scanJob(tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return j, trainyard.Errorf(trainyard.NotFound, "job %d is not placed on node %s", jobID, nodeID)
@@ -342,7 +342,7 @@ func (s *DB) jobOnNode(tx *sql.Tx, nodeID string, jobID int64, attempt int, free
 // SetJobRunning records that the command of a placed job started, or that it finished and its
 // outputs are being collected (Finalizing).
 func (s *DB) SetJobRunning(ctx context.Context, nodeID string, jobID int64, attempt int, st trainyard.JobStatus) error {
-	return s.update(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *Tx) error {
 		_, gang, err := rankOn(tx, jobID, nodeID)
 		if err != nil {
 			return err
@@ -401,7 +401,7 @@ type Outcome struct {
 func (s *DB) FinishJob(ctx context.Context, nodeID string, jobID int64, attempt int, o Outcome) (JobRow, error) {
 	var out JobRow
 	var refused error // a report of a superseded attempt: the node is freed, the report refused
-	err := s.update(ctx, func(tx *sql.Tx) error {
+	err := s.update(ctx, func(tx *Tx) error {
 		// A rank of a gang that ended already still frees its node.
 		r, gang, err := rankOn(tx, jobID, nodeID)
 		if err != nil {
@@ -499,7 +499,7 @@ func (s *DB) CancelJob(ctx context.Context, workspace, name string) (JobRow, err
 	if err != nil {
 		return j, err
 	}
-	err = s.update(ctx, func(tx *sql.Tx) error {
+	err = s.update(ctx, func(tx *Tx) error {
 		// Status and node as they are now: a placement may have come since j was read.
 		var st trainyard.JobStatus
 		var node string

@@ -16,7 +16,7 @@ type Metric struct {
 
 // AddMetrics appends values to a job's metric series, all or none.
 func (s *DB) AddMetrics(ctx context.Context, jobID int64, ms []Metric) error {
-	return s.update(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *Tx) error {
 		for _, m := range ms {
 			var step any
 			if m.Step != nil {

@@ -21,7 +21,7 @@ type NodeRow struct {
 // CreateNode records n in state preparing and returns the one-time join token for its agent.
 func (s *DB) CreateNode(ctx context.Context, n trainyard.Node) (string, error) {
 	join := NewToken("tyj")
-	err := s.update(ctx, func(tx *sql.Tx) error {
+	err := s.update(ctx, func(tx *Tx) error {
 		now := s.now()
 		if n.Slots == 0 {
 			n.Slots = 1
@@ -41,7 +41,7 @@ func (s *DB) CreateNode(ctx context.Context, n trainyard.Node) (string, error) {
 // register again; a registration replaces the node's earlier tokens.
 func (s *DB) RegisterNode(ctx context.Context, nodeID, address string, port int) (string, error) {
 	tok := NewToken("tyn")
-	err := s.update(ctx, func(tx *sql.Tx) error {
+	err := s.update(ctx, func(tx *Tx) error {
 		now := s.now()
 		res, err := tx.Exec(`UPDATE nodes SET state = ?, address = ?, port = ?, registered_at = ?, last_seen = ?, idle_since = ?
 			WHERE id = ? AND state = ?`, trainyard.NodeIdle, address, port, now, now, now, nodeID, trainyard.NodePreparing)
@@ -71,7 +71,7 @@ func (s *DB) RegisterNode(ctx context.Context, nodeID, address string, port int)
 // fresh node token for the server's own agent. Its earlier tokens stop working.
 func (s *DB) EnsureLocalNode(ctx context.Context) (string, error) {
 	tok := NewToken("tyn")
-	err := s.update(ctx, func(tx *sql.Tx) error {
+	err := s.update(ctx, func(tx *Tx) error {
 		now := s.now()
 		_, err := tx.Exec(`INSERT INTO nodes (id, workspace, compute, state, created_at, registered_at, last_seen, idle_since, address)
 			VALUES (?, '', ?, ?, ?, ?, ?, ?, '127.0.0.1') ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen`,
@@ -149,7 +149,7 @@ func scanNode(r scanner) (NodeRow, error) {
 // Touch records contact from a node's agent. Its first contact with the node token also
 // retires the join token, which is then no longer needed.
 func (s *DB) Touch(ctx context.Context, id string) error {
-	return s.update(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *Tx) error {
 		if _, err := tx.Exec(`UPDATE nodes SET last_seen = ? WHERE id = ?`, s.now(), id); err != nil {
 			return err
 		}
@@ -179,7 +179,7 @@ func (s *DB) ReleaseNode(ctx context.Context, id string) (bool, error) {
 
 // DeleteNode drops a node record and its tokens.
 func (s *DB) DeleteNode(ctx context.Context, id string) error {
-	return s.update(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *Tx) error {
 		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind IN (?, ?) AND subject = ?`, KindJoin, KindNode, id); err != nil {
 			return err
 		}
@@ -202,7 +202,7 @@ func (s *DB) DeleteNode(ctx context.Context, id string) error {
 // nothing of its job still runs there. The job placed on it runs again as its next attempt
 // (or, out of retries, fails with code NodeLost; Preempted for a preempted node).
 func (s *DB) MarkNodeLost(ctx context.Context, id, reason string) error {
-	return s.update(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *Tx) error {
 		n, err := scanNode(tx.QueryRow(`SELECT `+nodeCols+` FROM nodes WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
@@ -264,7 +264,7 @@ func (s *DB) SetWaitReason(ctx context.Context, workspace, compute, reason strin
 
 // freeNode lets node id go of job jobID, if it still holds it: a running node is idle from now,
 // its idle clock started; a preempted one stays preempted, to be released.
-func (s *DB) freeNode(tx *sql.Tx, id string, jobID int64) error {
+func (s *DB) freeNode(tx *Tx, id string, jobID int64) error {
 	now := s.now()
 	_, err := tx.Exec(`UPDATE nodes SET state = CASE WHEN state = ? THEN ? ELSE state END, job_id = 0, idle_since = ?, last_seen = ?
 		WHERE id = ? AND job_id = ?`, trainyard.NodeRunning, trainyard.NodeIdle, now, now, id, jobID)

@@ -16,7 +16,7 @@ const opCols = `id, workspace, compute, kind, status, error_code, error_message,
 // operations, this one included: one that is done at once (update, attach, detach) ends
 // Succeeded before the transaction commits, and an earlier one the change made moot (a stop
 // after a start) ends Canceled.
-func (s *DB) beginOp(tx *sql.Tx, workspace, compute string, kind trainyard.OperationKind) (trainyard.Operation, error) {
+func (s *DB) beginOp(tx *Tx, workspace, compute string, kind trainyard.OperationKind) (trainyard.Operation, error) {
 	b := make([]byte, 8)
 	rand.Read(b) // never fails (crypto/rand, Go 1.24+)
 	id := "op-" + hex.EncodeToString(b)
@@ -34,7 +34,7 @@ func (s *DB) beginOp(tx *sql.Tx, workspace, compute string, kind trainyard.Opera
 // (trainyard.Operation.Outcome). Every store method that changes what an operation waits
 // for (the compute's state, its record, its nodes) calls it in the same transaction, so an
 // operation ends exactly when its compute settles, and a crash cannot separate the two.
-func (s *DB) settleOps(tx *sql.Tx, workspace, compute string) error {
+func (s *DB) settleOps(tx *Tx, workspace, compute string) error {
 	ops, err := queryOps(tx, `SELECT `+opCols+` FROM operations WHERE workspace = ? AND compute = ? AND status = ?`,
 		workspace, compute, trainyard.OpInProgress)
 	if err != nil || len(ops) == 0 {
@@ -71,7 +71,7 @@ func (s *DB) settleOps(tx *sql.Tx, workspace, compute string) error {
 }
 
 // nodesIn returns the nodes of a compute, read in tx.
-func nodesIn(tx *sql.Tx, workspace, compute string) ([]trainyard.Node, error) {
+func nodesIn(tx *Tx, workspace, compute string) ([]trainyard.Node, error) {
 	rows, err := tx.Query(`SELECT `+nodeCols+` FROM nodes WHERE workspace = ? AND compute = ?`, workspace, compute)
 	if err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func nodesIn(tx *sql.Tx, workspace, compute string) ([]trainyard.Node, error) {
 
 // settleNodeOps settles the operations of the compute of node id, before or after a change
 // to the node in tx.
-func (s *DB) settleNodeOps(tx *sql.Tx, id string) error {
+func (s *DB) settleNodeOps(tx *Tx, id string) error {
 	var ws, compute string
 	err := tx.QueryRow(`SELECT workspace, compute FROM nodes WHERE id = ?`, id).Scan(&ws, &compute)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -156,7 +156,7 @@ func (s *DB) SettleOperations(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	for _, t := range targets {
-		if err := s.update(ctx, func(tx *sql.Tx) error { return s.settleOps(tx, t[0], t[1]) }); err != nil {
+		if err := s.update(ctx, func(tx *Tx) error { return s.settleOps(tx, t[0], t[1]) }); err != nil {
 			return 0, err
 		}
 	}

@@ -18,7 +18,7 @@ func (s *DB) CreateRunBasedJob(ctx context.Context, c trainyard.ComputeTarget, j
 	}
 	var id int64
 	var op trainyard.Operation
-	err := s.update(ctx, func(tx *sql.Tx) error {
+	err := s.update(ctx, func(tx *Tx) error {
 		var err error
 		if c, err = s.insertCompute(tx, c); err != nil {
 			return err
@@ -43,7 +43,7 @@ func (s *DB) CreateRunBasedJob(ctx context.Context, c trainyard.ComputeTarget, j
 // its owner had deleted it.
 func (s *DB) RetireRunBased(ctx context.Context, workspace, name string) (bool, error) {
 	retired := false
-	err := s.update(ctx, func(tx *sql.Tx) error {
+	err := s.update(ctx, func(tx *Tx) error {
 		c, err := s.scanCompute(tx.QueryRow(`SELECT `+computeCols+` FROM computes WHERE workspace = ? AND name = ?`, workspace, name))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil

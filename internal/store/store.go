@@ -42,6 +42,7 @@ type DB struct {
 	Now func() time.Time
 
 	stmts     stmtCache     // prepared reads on rd
+	wstmts    stmtCache     // prepared writes on db
 	writes    chan write    // to commitLoop
 	closing   chan struct{} // closed by Close
 	committed chan struct{} // closed when commitLoop has returned
@@ -95,6 +96,7 @@ func (s *DB) Close() error {
 	}
 	<-s.committed
 	s.stmts.close()
+	s.wstmts.close()
 	s.rd.Close()
 	return s.db.Close()
 }
@@ -109,7 +111,7 @@ func (s *DB) migrate(ctx context.Context) error {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		err := s.update(ctx, func(tx *sql.Tx) error {
+		err := s.update(ctx, func(tx *Tx) error {
 			var n int
 			if err := tx.QueryRow(`SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil || n > 0 {
 				return err

@@ -46,7 +46,7 @@ func (s *DB) HasAdmin(ctx context.Context) (bool, error) {
 
 // ReplaceAdmin removes every admin token and stores token as the only one.
 func (s *DB) ReplaceAdmin(ctx context.Context, token string) error {
-	return s.update(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *Tx) error {
 		if _, err := tx.Exec(`DELETE FROM tokens WHERE kind = ?`, KindAdmin); err != nil {
 			return err
 		}
