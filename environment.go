@@ -58,7 +58,9 @@ func (e Environment) RunImage() string {
 // Ref is NAME:VERSION.
 func (e Environment) Ref() string { return e.Name + ":" + e.Version }
 
-var envAssetNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9\-_.]{0,254}$`)
+// The lengths are checked apart: a bounded repeat like {0,254} compiles to a program of 254
+// copies, which every start of the binary (the CLI's too) would pay for.
+var envAssetNameRE = lengthRE{regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9\-_.]*$`), 255}
 
 // CheckEnvironmentName enforces the name rule of environments, and keeps the reserved
 // prefixes of curated environments out of users' hands.
@@ -74,7 +76,7 @@ func CheckEnvironmentName(name string) error {
 	return nil
 }
 
-var envVersionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$`)
+var envVersionRE = lengthRE{regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9\-_.]*$`), 64}
 
 // CheckEnvironmentVersion enforces the version rule.
 func CheckEnvironmentVersion(v string) error {
@@ -106,3 +108,12 @@ func ParseEnvironmentRef(ref string) (name, version string, err error) {
 	}
 	return name, version, nil
 }
+
+// lengthRE matches strings of at most max bytes that match re.
+type lengthRE struct {
+	re  *regexp.Regexp
+	max int
+}
+
+// MatchString reports whether v is short enough and matches.
+func (l lengthRE) MatchString(v string) bool { return len(v) <= l.max && l.re.MatchString(v) }

@@ -60,6 +60,8 @@ func TestCreateJobRejectsBadSpecs(t *testing.T) {
 			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{"command is required"}},
 		{name: "bad job name", spec: api.JobSpec{Name: "-train", Command: "python train.py", Compute: api.Named("gpu-cluster")},
 			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{`job name "-train"`}},
+		{name: "job name over 255", spec: api.JobSpec{Name: strings.Repeat("n", 256), Command: "python train.py", Compute: api.Named("gpu-cluster")},
+			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{"1 to 255 letters"}},
 		{name: "reserved env var", spec: api.JobSpec{Command: "python train.py", Compute: api.Named("gpu-cluster"),
 			EnvironmentVariables: map[string]string{"TRAINYARD_TOKEN": "x"}},
 			status: http.StatusBadRequest, code: trainyard.Invalid, mentions: []string{`"TRAINYARD_TOKEN"`}},

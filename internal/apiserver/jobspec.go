@@ -16,7 +16,7 @@ import (
 )
 
 var (
-	jobNameRE  = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$`)
+	jobNameRE  = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9\-_]*$`) // and at most 255 bytes
 	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	snapshotRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	bindingRE  = regexp.MustCompile(`\$\{\{\s*([^}]*?)\s*\}\}`)
@@ -35,7 +35,7 @@ func jobFromSpec(workspace string, spec api.JobSpec) (trainyard.Job, error) {
 	}
 	if j.Name == "" {
 		j.Name = generatedName()
-	} else if !jobNameRE.MatchString(j.Name) {
+	} else if len(j.Name) > 255 || !jobNameRE.MatchString(j.Name) {
 		return j, trainyard.Errorf(trainyard.Invalid, "job name %q is not valid: 1 to 255 letters, digits, '-' and '_', starting with a letter or digit", j.Name)
 	}
 	if j.DisplayName == "" {
