@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -55,6 +56,12 @@ billed, idle and boot node-hours, the oracle bound (node-hours if nodes existed 
 their jobs ran), queueing delay p50/p95/p99, nodes preempted and jobs restarted, and cost at the
 size's list price (estimates; low priority 80% off). Needs no server.
 
+The columns: NODE-H node-hours billed, of which IDLE-H idle (registered with no job, or lost
+and not yet replaced) and BOOT-H booting; the rest ran jobs. ORACLE-H is the lower bound. WAIT
+is each job's time queued, restarts included. PREEMPTED counts nodes taken away; RESTARTS
+the jobs run again from zero; JOBS LOST those that ran out of --max-retries; LOST-H the
+node-hours of work those restarts and losses threw away (part of the hours that ran jobs).
+
 A trace is a CSV file with a header line, in one of two formats:
   timestamp,duration,num_gpus,gpu_time,cluster   the Philly trace: wall-clock submit times
   submit,duration,nodes                          submit in seconds from the start
@@ -75,7 +82,8 @@ queue length over time as SVG.
 As on the server, the autoscaler passes on every submit, node registration and job end, and
 every --interval besides; an idle node takes work at once; a job wanting more nodes than --max
 is refused and listed. Quotas are not replayed. The replay ends when the last job has ended
-and the cluster has scaled back to --min (nothing is preempted after the last job). The
+and the cluster has scaled back to --min (nothing is preempted after the last job), or 30
+days after the last submit and the longest job, with the jobs not ended by then counted. The
 oracle counts every replayed job, so a setting that lost jobs may bill less.`,
 		Example: `  trainyard simulate jobs.csv --size STANDARD_D2_V2 --max 8
   trainyard simulate philly_jobs.csv --size STANDARD_NC24 --max 400 \
@@ -98,14 +106,27 @@ oracle counts every replayed job, so a setting that lost jobs may bill less.`,
 					return UsageError{fmt.Errorf("setting %s: %w", s.Name, err)}
 				}
 			}
+			var plotFile *os.File
+			if plot != "" { // a path that cannot be written is said before the replay, not after
+				if plotFile, err = os.Create(plot); err != nil {
+					return fmt.Errorf("--plot: %w", err)
+				}
+				defer plotFile.Close()
+			}
 			start := time.Now()
 			results, err := runSettings(cmd.Context(), t, settings, plot != "")
 			if err != nil {
+				if plotFile != nil {
+					os.Remove(plot)
+				}
+				if cmd.Context().Err() != nil {
+					return errors.New("interrupted: nothing was replayed to the end")
+				}
 				return err
 			}
 			took := time.Since(start)
-			if plot != "" {
-				if err := writePlot(plot, filepath.Base(args[0]), results); err != nil {
+			if plotFile != nil {
+				if err := writePlot(plotFile, filepath.Base(args[0]), results); err != nil {
 					return err
 				}
 			}
@@ -157,6 +178,11 @@ func simulateSettings(cmd *cobra.Command, def simulate.Setting, values map[strin
 		if s.Name == "" {
 			s.Name = "base"
 		}
+		for _, o := range out {
+			if o.Name == s.Name {
+				return nil, UsageError{fmt.Errorf("--compare %q: a row named %s is given already; name each row apart with name=LABEL", c, s.Name)}
+			}
+		}
 		out = append(out, s)
 	}
 	return out, nil
@@ -173,7 +199,15 @@ func readTrace(path string) (simulate.Trace, error) {
 		return t, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(t.Jobs) == 0 {
-		return t, fmt.Errorf("%s: no jobs to replay (%d rows skipped)", path, len(t.Skipped))
+		var why strings.Builder
+		for i, sk := range t.Skipped {
+			if i == 3 {
+				fmt.Fprintf(&why, "; and %d more", len(t.Skipped)-i)
+				break
+			}
+			fmt.Fprintf(&why, "; %s", sk)
+		}
+		return t, fmt.Errorf("%s: no jobs to replay: every row was skipped%s", path, why.String())
 	}
 	return t, nil
 }
@@ -198,17 +232,12 @@ func runSettings(ctx context.Context, t simulate.Trace, settings []simulate.Sett
 	return results, eg.Wait()
 }
 
-func writePlot(path, title string, results []simulate.Result) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("--plot: %w", err)
-	}
+func writePlot(f *os.File, title string, results []simulate.Result) error {
 	if err := simulate.Plot(f, "trainyard simulate "+title, results); err != nil {
-		f.Close()
-		return fmt.Errorf("--plot %s: %w", path, err)
+		return fmt.Errorf("--plot %s: %w", f.Name(), err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("--plot %s: %w", path, err)
+		return fmt.Errorf("--plot %s: %w", f.Name(), err)
 	}
 	return nil
 }

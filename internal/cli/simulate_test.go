@@ -53,6 +53,12 @@ func TestSimulate(t *testing.T) {
 			wantErr: []string{"setting base: boot 5m0s is not shorter than boot-timeout 5m0s", "raise boot-timeout (e.g. boot-timeout=10m0s)"}},
 		{name: "not a trace", args: []string{"simulate", writeTrace(t, "x.csv", "a,b\n1,2\n")}, wantCode: 1,
 			wantErr: []string{"x.csv: line 1: header \"a,b\" is not a trace header"}},
+		{name: "every row skipped", args: []string{"simulate", writeTrace(t, "bad.csv", "submit,duration,nodes\nabc,60,1\n0,1e18,1\n")}, wantCode: 1,
+			wantErr: []string{`bad.csv: no jobs to replay: every row was skipped; line 2: submit "abc": want a number of seconds; line 3: duration 1e18: longer than a century of seconds`}},
+		{name: "two rows of one name", args: []string{"simulate", jobs, "--compare", "name=a,idle=1s", "--compare", "name=a,idle=2s"}, wantCode: 2,
+			wantErr: []string{`--compare "name=a,idle=2s": a row named a is given already; name each row apart with name=LABEL`}},
+		{name: "plot to a folder that is not there", args: []string{"simulate", jobs, "--plot", "/nonexistent/dir/x.svg"}, wantCode: 1,
+			wantErr: []string{"--plot: open /nonexistent/dir/x.svg: no such file or directory"}},
 		{name: "no trace", args: []string{"simulate"}, wantCode: 2,
 			wantErr: []string{"simulate needs the trace file to replay (a CSV): trainyard simulate jobs.csv"}},
 	}

@@ -22,6 +22,19 @@ const (
 // plotColors tell the settings apart, in order.
 var plotColors = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"}
 
+// plotDashes tell apart series that run on top of each other: the first is solid, and each
+// later one is drawn dashed over it, so the one beneath shows through the gaps.
+var plotDashes = []string{"", "6 4", "2 3", "10 3 2 3"}
+
+// stroke is the stroke of series j.
+func stroke(j int) string {
+	s := fmt.Sprintf(`stroke="%s"`, plotColors[j%len(plotColors)])
+	if d := plotDashes[j%len(plotDashes)]; d != "" {
+		s += fmt.Sprintf(` stroke-dasharray="%s"`, d)
+	}
+	return s
+}
+
 // Plot draws, as SVG, the nodes billed (top) and the jobs queued (bottom) over the time of
 // each replay, one line per result, from the Series the replays recorded (Options.Series).
 // Each point is the most of its column, so short peaks stay visible.
@@ -57,14 +70,13 @@ func Plot(w io.Writer, title string, results []Result) error {
 		ymax := niceCeil(peak)
 		axes(&b, top, p.label, ymax, end)
 		for j := range results {
-			line(&b, top, cols[j], ymax, plotColors[j%len(plotColors)])
+			line(&b, top, cols[j], ymax, stroke(j))
 		}
 	}
 	legendTop := marginTop + 2*plotHeight + panelGap + 45
 	for j, r := range results {
 		y := legendTop + j*legendRow
-		c := plotColors[j%len(plotColors)]
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`+"\n", marginLeft, y-4, marginLeft+24, y-4, c)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" %s stroke-width="3"/>`+"\n", marginLeft, y-4, marginLeft+24, y-4, stroke(j))
 		fmt.Fprintf(&b, `<text x="%d" y="%d">%s: %s</text>`+"\n", marginLeft+32, y,
 			html.EscapeString(r.Setting.Name), html.EscapeString(r.Setting.Describe()))
 	}
@@ -117,8 +129,8 @@ func axes(b *strings.Builder, top int, label string, ymax int, end time.Duration
 }
 
 // line draws one series of column values.
-func line(b *strings.Builder, top int, cols []int, ymax int, color string) {
-	fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="`, color)
+func line(b *strings.Builder, top int, cols []int, ymax int, stroke string) {
+	fmt.Fprintf(b, `<polyline fill="none" %s stroke-width="1.5" points="`, stroke)
 	for c, v := range cols {
 		y := float64(top+plotHeight) - float64(v)/float64(ymax)*plotHeight
 		fmt.Fprintf(b, "%d,%.1f ", marginLeft+c, y)

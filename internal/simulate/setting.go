@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -98,8 +99,13 @@ func (s *Setting) Set(key, value string) error {
 	return err
 }
 
-// Apply sets every key=value of a comma-separated list, e.g. "idle=1800s,max=20".
+// Apply sets every key=value of a comma-separated list, e.g. "idle=1800s,max=20". A key
+// given twice is refused: which value was meant cannot be told.
 func (s *Setting) Apply(list string) error {
+	if strings.Trim(list, ", ") == "" {
+		return fmt.Errorf("no key=value changes; write e.g. idle=1800s, or name=base for the flags' setting as it is")
+	}
+	seen := map[string]bool{}
 	for _, kv := range strings.Split(list, ",") {
 		if strings.TrimSpace(kv) == "" {
 			continue
@@ -108,6 +114,11 @@ func (s *Setting) Apply(list string) error {
 		if !ok {
 			return fmt.Errorf("%q: want key=value, e.g. idle=1800s; the keys are: %s", kv, strings.Join(Keys, ", "))
 		}
+		key := strings.ToLower(strings.TrimSpace(k))
+		if seen[key] {
+			return fmt.Errorf("%s is given twice; give each key once", key)
+		}
+		seen[key] = true
 		if err := s.Set(k, v); err != nil {
 			return err
 		}
@@ -153,6 +164,15 @@ func (s Setting) Check(t Trace) error {
 	if t.Format == Philly && s.Size.GPUs == 0 {
 		return fmt.Errorf("size %s has no GPUs, and a Philly trace counts GPUs per job; choose a GPU size (e.g. size STANDARD_NC24, 4 GPUs), or replay a submit,duration,nodes trace", s.Size.Name)
 	}
+	narrowest := 0
+	for _, j := range t.Jobs {
+		if n := j.NodesOn(s.Size); narrowest == 0 || n < narrowest {
+			narrowest = n
+		}
+	}
+	if narrowest > s.Max {
+		return fmt.Errorf("max %d: every job of the trace wants more nodes together, the narrowest %d, so none would run; raise max to %d or more", s.Max, narrowest, narrowest)
+	}
 	return nil
 }
 
@@ -190,6 +210,9 @@ func whole(key, v string) (int, error) {
 // duration reads a Go duration (120s, 30m, 1h30m) or a number of seconds (120).
 func duration(key, v string) (time.Duration, error) {
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		if !(math.Abs(f) < 100*365*24*3600) { // NaN, infinite, or beyond a century
+			return 0, fmt.Errorf("%s %q: want seconds (120) or a duration like 120s, 30m or 1h30m, under a century", key, v)
+		}
 		return time.Duration(f * float64(time.Second)), nil
 	}
 	d, err := time.ParseDuration(v)
@@ -202,8 +225,8 @@ func duration(key, v string) (time.Duration, error) {
 // rate reads preemptions per node-hour: "0.05/h" or "0.05".
 func rate(v string) (float64, error) {
 	f, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSuffix(v, "/h"), "/H"), 64)
-	if err != nil || f < 0 || f > 3600 {
-		return 0, fmt.Errorf("preemption-rate %q: want preemptions per node-hour, 0 or more, e.g. 0.05/h", v)
+	if err != nil || !(f >= 0 && f <= 3600) { // NaN is neither
+		return 0, fmt.Errorf("preemption-rate %q: want preemptions per node-hour, 0 to 3600, e.g. 0.05/h", v)
 	}
 	return f, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/trainyard/trainyard"
@@ -143,6 +144,7 @@ func newSim(t Trace, s Setting, ctl control, o Options) *sim {
 		longest = max(longest, j.Duration)
 	}
 	r.horizon += longest + Horizon
+	slices.SortFunc(r.res.Refused, func(a, b Skip) int { return a.Line - b.Line })
 	r.left = len(r.due)
 	r.res.Jobs = len(r.due)
 	return r

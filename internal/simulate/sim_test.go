@@ -33,8 +33,13 @@ func trace(t *testing.T, rows ...string) Trace {
 func setting(t *testing.T, keys string) Setting {
 	t.Helper()
 	s := DefaultSetting()
-	if err := s.Apply("size=STANDARD_NC24,max=4,idle=120s,boot=3m," + keys); err != nil {
+	if err := s.Apply("size=STANDARD_NC24,max=4,idle=120s,boot=3m"); err != nil {
 		t.Fatal(err)
+	}
+	if keys != "" {
+		if err := s.Apply(keys); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s.Name = keys
 	return s
@@ -229,6 +234,8 @@ func TestRunRefusesSettings(t *testing.T) {
 		{"boot=5m", Trace{}, "boot 5m0s is not shorter than boot-timeout 5m0s"},
 		{"min=5", Trace{}, "min 5 is above max 4"},
 		{"preemption-rate=0.1/h", Trace{}, "preemption-rate 0.1/h applies to tier low_priority only"},
+		{"max=2", Trace{Jobs: []Job{{Line: 2, Duration: time.Minute, Nodes: 3}, {Line: 3, Duration: time.Minute, Nodes: 5}}},
+			"max 2: every job of the trace wants more nodes together, the narrowest 3, so none would run; raise max to 3"},
 	}
 	for _, tt := range tests {
 		_, err := Run(t.Context(), tt.tr, setting(t, tt.keys), Options{})
@@ -279,6 +286,10 @@ func TestSettingApply(t *testing.T) {
 		"idle":                 `"idle": want key=value`,
 		"tier=spot":            `tier "spot": must be dedicated or low_priority`,
 		"preemption-rate=-1/h": `preemption-rate "-1/h": want preemptions per node-hour`,
+		"preemption-rate=NaN":  `preemption-rate "NaN": want preemptions per node-hour, 0 to 3600`,
+		"idle=NaN":             `idle "NaN": want seconds (120) or a duration`,
+		"idle=1s,IDLE=2s":      `idle is given twice; give each key once`,
+		" , ":                  `no key=value changes`,
 	} {
 		s := DefaultSetting()
 		if err := s.Apply(in); err == nil || !strings.Contains(err.Error(), msg) {

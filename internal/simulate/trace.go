@@ -166,8 +166,12 @@ func formatOf(header []string) (Trace, []int, error) {
 			return Trace{Format: f.format}, cols, nil
 		}
 	}
+	shown := strings.Join(header, ",")
+	if len(shown) > 80 { // a binary file, say: its start is enough to recognise it
+		shown = shown[:80] + "…"
+	}
 	return Trace{}, nil, fmt.Errorf("line 1: header %q is not a trace header; put one of these first: timestamp,duration,num_gpus,gpu_time,cluster (Philly) or submit,duration,nodes (submit in seconds from the start)",
-		strings.Join(header, ","))
+		shown)
 }
 
 // parseRow reads one row; why says what is wrong with it, or is "".
@@ -219,8 +223,10 @@ func count(name, v string) (int, string) {
 	}
 	f, err := strconv.ParseFloat(v, 64)
 	switch {
-	case err != nil || f != math.Trunc(f) || f > 1e6:
+	case err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(f) || f != math.Trunc(f):
 		return 0, fmt.Sprintf("%s %q: want a whole number", name, v)
+	case f > 1e6:
+		return 0, fmt.Sprintf("%s %s: more than a million; no cluster has that many", name, v)
 	case f < 1:
 		return 0, fmt.Sprintf("%s %s: a job takes at least 1", name, v)
 	}

@@ -65,13 +65,15 @@ func TestReadTrace(t *testing.T) {
 		},
 		{
 			name: "nodes bad rows",
-			in:   "submit,duration,nodes\n-1,60,1\n0,60,0\n0,,1\nx,60,1\n0,60,1\n",
+			in:   "submit,duration,nodes\n-1,60,1\n0,60,0\n0,,1\nx,60,1\n0,60,1\n0,60,100000000000000000000\n0,60,NaN\n",
 			want: Trace{Format: Nodes, Jobs: []Job{{Line: 6, Duration: time.Minute, Nodes: 1}},
 				Skipped: []Skip{
 					{2, "submit -1: must not be negative"},
 					{3, "nodes 0: a job takes at least 1"},
 					{4, "duration is empty"},
 					{5, `submit "x": want a number of seconds`},
+					{7, "nodes 100000000000000000000: more than a million; no cluster has that many"},
+					{8, `nodes "NaN": want a whole number`},
 				}},
 		},
 	}
@@ -90,10 +92,14 @@ func TestReadTrace(t *testing.T) {
 
 // A file that is not a trace is refused at its header, saying which headers a trace has.
 func TestReadTraceRefusesHeader(t *testing.T) {
-	for _, in := range []string{"", "a,b,c\n1,2,3\n", "submit,duration\n0,60\n"} {
+	binary := strings.Repeat("\x7fELF\x02\x01\x01", 100) + "\n"
+	for _, in := range []string{"", "a,b,c\n1,2,3\n", "submit,duration\n0,60\n", binary} {
 		_, err := ReadTrace(strings.NewReader(in))
 		if err == nil || !strings.HasPrefix(err.Error(), "line 1: ") || !strings.Contains(err.Error(), "submit,duration,nodes") {
 			t.Errorf("ReadTrace(%q) error = %v, want one at line 1 naming the headers a trace has", in, err)
+		}
+		if err != nil && len(err.Error()) > 400 {
+			t.Errorf("ReadTrace of %d bytes of header: an error of %d bytes, want its start only", len(in), len(err.Error()))
 		}
 	}
 }
