@@ -47,7 +47,7 @@ soak:
 
 # trainyard beside a one-host Slurm (scripts/slurm.sh: Debian's slurm-wlm, as root, loopback
 # only), the same three workloads in the same run: one table of both figures and their ratio.
-# About 10 minutes on 2 cores; not part of make test. Sizes: TRAINYARD_BENCH_SUBMITS (500),
+# About 7 minutes on 2 cores; not part of make test. Sizes: TRAINYARD_BENCH_SUBMITS (500),
 # TRAINYARD_BENCH_LATENCY (50), TRAINYARD_BENCH_E2E (200).
 bench-slurm:
 	@mkdir -p bin

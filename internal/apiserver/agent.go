@@ -220,7 +220,7 @@ func (s *Server) agentStatus(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if st == trainyard.JobRunning {
-		// The job's log says where a new attempt starts, also when it writes nothing.
+		// The job's log says where a later attempt starts, also when it writes nothing.
 		j, err := s.Store.JobByID(r.Context(), id)
 		if err != nil {
 			return err

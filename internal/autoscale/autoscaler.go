@@ -145,7 +145,15 @@ type target struct {
 	lastReason  string            // Reason of the previous pass's plan, to record each plan once
 	lastHeld    string            // why the location's capacity last held launches back, recorded once
 	keep        map[string]string // Keep of the previous pass, to record each reason once
+	waitSet     string            // the wait reason last given to the queued jobs, and when
+	waitAt      time.Time
 }
+
+// waitRefresh is how often a pass gives the queued jobs again a wait reason of the same kind
+// as their last (its counts changed, or jobs came with their admission's reason). Giving it
+// on every pass rewrote every queued job on every submit and every job's end: 1.8 million
+// rows while 2,000 short jobs ran on one node.
+const waitRefresh = 2 * time.Second
 
 // New returns an autoscaler for cfg, with defaults filled in.
 func New(cfg Config) *Autoscaler {
@@ -282,7 +290,7 @@ func (a *Autoscaler) pass(ctx context.Context, log *slog.Logger, ts *target, t t
 			}
 			log.Warn("provisioning failed", "err", msg)
 			a.event(ctx, log, t, EventFailed, msg)
-			a.setWait(ctx, log, t, trainyard.WaitComputeFailed+": "+msg)
+			a.setWait(ctx, log, ts, t, trainyard.WaitComputeFailed+": "+msg, now)
 			return nil
 		}
 		if err := a.state.SetComputeState(ctx, t.Workspace, t.Name, trainyard.Succeeded, ""); err != nil {
@@ -300,7 +308,7 @@ func (a *Autoscaler) pass(ctx context.Context, log *slog.Logger, ts *target, t t
 		if len(t.Errors) > 0 {
 			msg = t.Errors[len(t.Errors)-1]
 		}
-		a.setWait(ctx, log, t, trainyard.WaitComputeFailed+": "+msg)
+		a.setWait(ctx, log, ts, t, trainyard.WaitComputeFailed+": "+msg, now)
 		return nil
 	case trainyard.Succeeded, trainyard.Updating, trainyard.Deleting:
 	default:
@@ -440,7 +448,7 @@ func (a *Autoscaler) pass(ctx context.Context, log *slog.Logger, ts *target, t t
 		if quotaWait != "" && launched == 0 {
 			reason = quotaWait // nodes are wanted and the quota holds them back
 		}
-		a.setWait(ctx, log, t, reason)
+		a.setWait(ctx, log, ts, t, reason, now)
 	}
 	return nil
 }
@@ -537,16 +545,28 @@ func (a *Autoscaler) waitReason(ts *target, t trainyard.ComputeTarget, p Policy,
 			WaitNoCapacity, locationName(t), t.Size, progress)
 	case ts.launchErr != nil:
 		return fmt.Sprintf("%s: starting a node failed; retrying %s", trainyard.WaitWaitingForNodes, progress)
-	case ready == 0 && busy >= p.Max:
-		return fmt.Sprintf("%s: all %s busy, max_instances %d", trainyard.WaitNodesBusy, plural(busy, "node"), p.Max)
+	case ready < o.Demand && busy+ready >= p.Max:
+		// An idle node takes the next job at its agent's next contact; the others wait for
+		// busy nodes.
+		return fmt.Sprintf("%s: all %s busy, max_instances %d", trainyard.WaitNodesBusy, plural(busy+ready, "node"), p.Max)
 	}
 	return fmt.Sprintf("%s: %s", trainyard.WaitWaitingForNodes, progress)
 }
 
-func (a *Autoscaler) setWait(ctx context.Context, log *slog.Logger, t trainyard.ComputeTarget, reason string) {
-	if err := a.state.SetWaitReason(ctx, t.Workspace, t.Name, reason); err != nil && ctx.Err() == nil {
-		log.Warn("set wait reason", "err", err)
+// setWait gives the target's queued jobs reason: at once when its kind (NodesBusy,
+// WaitingForNodes, …) differs from the last one given, else at most every waitRefresh.
+func (a *Autoscaler) setWait(ctx context.Context, log *slog.Logger, ts *target, t trainyard.ComputeTarget, reason string, now time.Time) {
+	kind := func(r string) string { k, _, _ := strings.Cut(r, ":"); return k }
+	if ts.waitSet != "" && kind(reason) == kind(ts.waitSet) && now.Sub(ts.waitAt) < waitRefresh {
+		return
 	}
+	if err := a.state.SetWaitReason(ctx, t.Workspace, t.Name, reason); err != nil {
+		if ctx.Err() == nil {
+			log.Warn("set wait reason", "err", err)
+		}
+		return
+	}
+	ts.waitSet, ts.waitAt = reason, now
 }
 
 // event records an event; failing to is logged, not fatal.

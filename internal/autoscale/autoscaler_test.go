@@ -20,14 +20,15 @@ import (
 // fakeState is an in-memory autoscale.State. Node agents are simulated: a node marked alive
 // is reported as heard from at every read.
 type fakeState struct {
-	mu       sync.Mutex
-	computes map[string]*trainyard.ComputeTarget // by "ws/name"
-	nodes    map[string]*trainyard.Node
-	alive    map[string]bool
-	demand   map[string]int
-	wait     map[string]string
-	events   map[string][]string // "kind: message"
-	tokens   int
+	mu         sync.Mutex
+	computes   map[string]*trainyard.ComputeTarget // by "ws/name"
+	nodes      map[string]*trainyard.Node
+	alive      map[string]bool
+	demand     map[string]int
+	wait       map[string]string
+	waitWrites int
+	events     map[string][]string // "kind: message"
+	tokens     int
 }
 
 var _ autoscale.State = (*fakeState)(nil)
@@ -166,6 +167,7 @@ func (s *fakeState) SetWaitReason(ctx context.Context, ws, compute, reason strin
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.wait[key(ws, compute)] = reason
+	s.waitWrites++
 	return nil
 }
 
@@ -249,6 +251,13 @@ func (s *fakeState) waitReason(k string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.wait[k]
+}
+
+// writes is how many times the queued jobs were given a wait reason.
+func (s *fakeState) writes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waitWrites
 }
 
 // eventsOf returns the events of target k whose kind is kind.
@@ -760,4 +769,56 @@ func (l *listFailer) calls() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.n
+}
+
+// Queued jobs are given a wait reason at once when its kind changes, and one of the same kind
+// (new counts) at most every 2 s: passes come on every submit and every job's end, and each
+// write touches every queued job. A cluster at max whose node is between two jobs says its
+// nodes are busy, not that it waits for nodes.
+func TestWaitReasonWrites(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st, p := newFakeState(), newFakeProvider()
+		c := cluster("one")
+		c.Scale.MaxNodes = 1
+		st.addCompute(c)
+		now := time.Now()
+		st.addNode(trainyard.Node{ID: "one-00000001", Workspace: "ws", Compute: "one", State: trainyard.NodeRunning,
+			Job: "j-1", Slots: 1, CreatedAt: now, RegisteredAt: now, LastSeen: now}, true)
+		p.add(provider.Instance{ID: "one-00000001", Target: "ws/one", State: provider.Running})
+		st.setDemand("ws/one", 500)
+		a, stop := start(t, st, p)
+		defer stop()
+		synctest.Wait()
+		busy := "NodesBusy: all 1 node busy, max_instances 1"
+		if got := st.waitReason("ws/one"); got != busy || st.writes() != 1 {
+			t.Fatalf("wait reason %q after %d writes, want %q after 1", got, st.writes(), busy)
+		}
+		for i := range 20 { // jobs end and start, and the node is idle between two of them
+			st.setDemand("ws/one", 499-i)
+			if i%2 == 0 {
+				st.setNodeState("one-00000001", trainyard.NodeIdle)
+			} else {
+				st.setNodeState("one-00000001", trainyard.NodeRunning)
+			}
+			a.Kick()
+			synctest.Wait()
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got := st.waitReason("ws/one"); got != busy || st.writes() != 1 {
+			t.Errorf("wait reason %q after %d writes in 1 s of passes, want %q still from 1", got, st.writes(), busy)
+		}
+		time.Sleep(2 * time.Second)
+		st.setNodeState("one-00000001", trainyard.NodeRunning)
+		a.Kick()
+		synctest.Wait()
+		if st.writes() != 2 {
+			t.Errorf("%d writes after 2 s more, want 2: a reason of the same kind is given again every 2 s", st.writes())
+		}
+		st.setCompute("ws/one", func(c *trainyard.ComputeTarget) { c.Scale.MaxNodes = 2 })
+		a.Kick()
+		synctest.Wait()
+		if got := st.waitReason("ws/one"); !strings.HasPrefix(got, "WaitingForNodes: 1 node starting") || st.writes() != 3 {
+			t.Errorf("wait reason %q after %d writes, want WaitingForNodes at once (3 writes) when max grows", got, st.writes())
+		}
+	})
 }

@@ -200,10 +200,11 @@ func closeAttempt(tx *Tx, jobID int64, now int64, code, message string) error {
 }
 
 // LogStart says which attempt owns a job's std_log.txt now and where that attempt's log starts
-// in it.
+// in it. The first attempt owns it from the top until another is handed it: a job that runs
+// once has no line of trainyard's in its log, and its start costs no write.
 func (s *DB) LogStart(ctx context.Context, jobID int64) (attempt int, base int64, err error) {
 	err = s.queryRow(ctx, `SELECT log_attempt, log_base FROM jobs WHERE id = ?`, jobID).Scan(&attempt, &base)
-	return attempt, base, err
+	return max(attempt, 1), base, err
 }
 
 // SetLogStart hands a job's log to attempt, whose log starts at base.
