@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -72,15 +73,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 		spec.Resources = &res
 	}
 	specJSON, _ := json.Marshal(spec)
-	var row store.JobRow
-	if run != nil {
-		row, _, err = s.Store.CreateRunBasedJob(ctx, *run, j, string(specJSON))
-		if err == nil {
-			s.Store.AddEvent(ctx, ws, run.Name, "lifecycle", "create requested: a run-based cluster for job "+j.Name+", deleted when the job ends")
-		}
-	} else {
-		row, err = s.Store.CreateJob(ctx, j, string(specJSON))
-	}
+	row, err := s.insertJob(ctx, j, run, string(specJSON), spec)
 	if err != nil {
 		return err
 	}
@@ -92,6 +85,39 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	s.Notify()
 	writeJSON(w, http.StatusCreated, s.jobOut(r.Context(), row, nil))
 	return nil
+}
+
+// insertJob records the job, with its run-based cluster when run is not nil. A generated name
+// that is taken already (one in 3.8 billion, but sure to come in a workspace of many jobs) is
+// generated again, the run-based cluster's name and tag with it, rather than refused.
+func (s *Server) insertJob(ctx context.Context, j trainyard.Job, run *trainyard.ComputeTarget, specJSON string, spec api.JobSpec) (store.JobRow, error) {
+	for try := 1; ; try++ {
+		var row store.JobRow
+		var err error
+		if run != nil {
+			row, _, err = s.Store.CreateRunBasedJob(ctx, *run, j, specJSON)
+			if err == nil {
+				s.Store.AddEvent(ctx, j.Workspace, run.Name, "lifecycle", "create requested: a run-based cluster for job "+j.Name+", deleted when the job ends")
+			}
+		} else {
+			row, err = s.Store.CreateJob(ctx, j, specJSON)
+		}
+		if spec.Name != "" || try == 5 || !errors.Is(err, store.ErrJobNameTaken) {
+			return row, err
+		}
+		old := j.Name
+		j.Name = generatedName()
+		if j.DisplayName == old {
+			j.DisplayName = j.Name
+		}
+		if run != nil {
+			if spec.Compute.Spec.Name == "" {
+				run.Name = trainyard.RunBasedName(j.Name, runSuffix())
+				j.Compute = run.Name
+			}
+			run.Tags[trainyard.RunBasedTag] = j.Name
+		}
+	}
 }
 
 // admit checks that the job's compute can ever run it, and returns its first wait reason. A

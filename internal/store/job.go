@@ -25,6 +25,10 @@ const jobCols = `id, workspace, name, display_name, experiment_name, description
 	created_at, started_at, ended_at, environment, image, shm_size, docker_args, build_log, distribution,
 	attempt, max_retries, retry_on_failure`
 
+// ErrJobNameTaken is in the chain of the Conflict that CreateJob and CreateRunBasedJob return
+// for a job name already taken in the workspace.
+var ErrJobNameTaken = errors.New("job name taken")
+
 // CreateJob records a new queued job. Conflict if its name is taken in the workspace.
 func (s *DB) CreateJob(ctx context.Context, j trainyard.Job, spec string) (JobRow, error) {
 	var id int64
@@ -57,7 +61,8 @@ func (s *DB) insertJob(tx *Tx, j trainyard.Job, spec string) (int64, error) {
 		status, j.WaitReason, s.now(), j.EnvironmentRef, j.Image, j.ShmSize, s.sealText(j.DockerArgs), distributionText(j.Distribution),
 		j.Retry.Max, j.Retry.OnFailure)
 	if isUnique(err) {
-		return 0, trainyard.Errorf(trainyard.Conflict, "a job named %q already exists in workspace %q; job names are unique: leave name out to get a generated one", j.Name, j.Workspace)
+		return 0, &trainyard.Error{Code: trainyard.Conflict, Err: ErrJobNameTaken,
+			Message: fmt.Sprintf("a job named %q already exists in workspace %q; job names are unique: leave name out to get a generated one", j.Name, j.Workspace)}
 	}
 	if err != nil {
 		return 0, err
