@@ -487,6 +487,36 @@ func TestTimeout(t *testing.T) {
 	waitFor(t, fmt.Sprintf("the job's sleep (pid %d) to be gone", pid), func() bool { return processGone(pid) })
 }
 
+// A job's timeout counts from when it started, not from when a restarted agent took it back:
+// a job whose limit ran out while its agent was away is stopped as soon as the new one is up.
+func TestTimeoutAcrossAgentRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	first, cfg := e.startNode("node-a")
+
+	spec, pidFile := sleepJob(t)
+	spec.Limits = &api.Limits{Timeout: &api.Seconds{Duration: 3 * time.Second}}
+	j := e.submit(spec)
+	pid := readPid(t, pidFile)
+	if err := first.stop(t); err != nil {
+		t.Fatalf("first agent's Run = %v, want nil when its context ends", err)
+	}
+	time.Sleep(2 * time.Second)
+	cfg.JoinToken = ""
+	restarted := time.Now()
+	e.startAgent(cfg)
+	got := e.waitJob(j.Name, 10*time.Second, "Canceled", func(j api.Job) bool { return j.Status == string(trainyard.JobCanceled) })
+	if got.Error == nil || got.Error.Code != trainyard.ErrJobTimeout {
+		t.Fatalf("job error = %+v, want code %s", got.Error, trainyard.ErrJobTimeout)
+	}
+	// At most 1 s of the limit was left at the restart; counted again from there, it was 3 s.
+	if d := got.EndedAt.Sub(restarted); d > 2500*time.Millisecond {
+		t.Errorf("the job timed out %s after its agent restarted, %s after it started: its 3 s limit was counted from the restart",
+			d.Round(time.Millisecond), got.EndedAt.Sub(*got.StartedAt).Round(time.Millisecond))
+	}
+	waitFor(t, fmt.Sprintf("the job's sleep (pid %d) to be gone", pid), func() bool { return processGone(pid) })
+}
+
 // countingJob prints "line 1" .. "line n", one every interval.
 func countingJob(n int, interval string) (api.JobSpec, string) {
 	var want strings.Builder

@@ -217,7 +217,6 @@ func (r *run) prepareAndStart(ctx context.Context) (driver.Task, error) {
 	if err := os.WriteFile(filepath.Join(r.dir, "assignment.json"), b, 0o600); err != nil {
 		return nil, err
 	}
-	os.WriteFile(filepath.Join(r.dir, "started"), []byte(strconv.FormatInt(time.Now().UnixMilli(), 10)), 0o600)
 	if r.as.HasSnapshot {
 		if err := r.fetchCode(ctx); err != nil {
 			return nil, fmt.Errorf("fetch code snapshot: %w", err)
@@ -274,11 +273,11 @@ func (r *run) wait(ctx context.Context) (driver.Exit, string, error) {
 	}()
 	var timeout <-chan time.Time
 	if r.as.TimeoutMS > 0 {
+		// The job started when its assignment was written, also for an agent that re-attached
+		// it: the file's time saves a file of its own on every job.
 		started := time.Now()
-		if b, err := os.ReadFile(filepath.Join(r.dir, "started")); err == nil {
-			if v, err := strconv.ParseInt(string(b), 10, 64); err == nil {
-				started = time.UnixMilli(v)
-			}
+		if fi, err := os.Stat(filepath.Join(r.dir, "assignment.json")); err == nil {
+			started = fi.ModTime()
 		}
 		t := time.NewTimer(time.Until(started.Add(time.Duration(r.as.TimeoutMS) * time.Millisecond)))
 		defer t.Stop()
