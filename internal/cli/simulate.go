@@ -24,12 +24,12 @@ var simulateFlags = []struct{ key, kind, usage string }{
 	{"size", "name", "VM size of the nodes (trainyard compute list-sizes); a Philly trace needs one with GPUs"},
 	{"min", "int", "min_instances: nodes kept even when idle"},
 	{"max", "int", "max_instances: most nodes; a job wanting more is refused, as the server refuses it"},
-	{"idle", "duration", "idle_time_before_scale_down: seconds or a duration (120s, 30m)"},
+	{"idle", "duration", "idle_time_before_scale_down: seconds or a duration (120s, 30m, 2d, PT30M)"},
 	{"boot", "duration", "how long a node takes from launch until its agent registers"},
 	{"boot-timeout", "duration", "the server's: a node not registered by then is released"},
 	{"tier", "tier", "dedicated or low_priority"},
-	{"preemption-rate", "rate", "low_priority only: preemptions per node-hour, e.g. 0.05/h"},
-	{"max-retries", "int", "restarts of a preempted job before it is lost; 0 fails it at once, as the server does today"},
+	{"preemption-rate", "rate", "low_priority only: preemptions per node-hour, e.g. 0.05/h (or per node-day, 1.2/d)"},
+	{"max-retries", "int", "restarts of a preempted job before it is lost (the server's default, 3); 0 fails it at its first preemption"},
 	{"seed", "int", "seeds the preemptions, so a replay repeats"},
 	{"interval", "duration", "the server's autoscaler interval between passes nothing kicks"},
 }
@@ -57,7 +57,9 @@ their jobs ran), queueing delay p50/p95/p99, nodes preempted and jobs restarted,
 size's list price (estimates; low priority 80% off). Needs no server.
 
 The columns: NODE-H node-hours billed, of which IDLE-H idle (registered with no job, or lost
-and not yet replaced) and BOOT-H booting; the rest ran jobs. ORACLE-H is the lower bound. WAIT
+and not yet replaced) and BOOT-H booting; the rest ran jobs. ORACLE-H is the lower bound.
+DONE is the share of the trace's work (duration times nodes) that finished: below 100%, jobs
+were refused, lost or left unfinished, and the other columns are of less work. WAIT
 is each job's time queued, restarts included. PREEMPTED counts nodes taken away; RESTARTS
 the jobs run again from zero; JOBS LOST those that ran out of --max-retries; LOST-H the
 node-hours of work those restarts and losses threw away (part of the hours that ran jobs).
@@ -66,7 +68,12 @@ A trace is a CSV file with a header line, in one of two formats:
   timestamp,duration,num_gpus,gpu_time,cluster   the Philly trace: wall-clock submit times
   submit,duration,nodes                          submit in seconds from the start
 Durations are in seconds. Rows that are not jobs (malformed, empty or zero duration) are
-skipped and listed with their line numbers.
+skipped, and the first five listed with their line numbers (all of them with -o json).
+TRACE.csv "-" reads the trace from standard input.
+
+A job's duration is the trace's, whatever --size: a larger size makes a Philly job take
+fewer nodes, never run faster. Durations in flags and --compare are seconds (120), Go
+durations (120s, 30m, 1h30m), days (2d) or ISO-8601 (PT30M, P1DT12H).
 
 A node runs one job at a time, as the server's nodes do, so a Philly job takes
 ceil(num_gpus / GPUs of --size) nodes together: a 1-GPU job holds a whole 4-GPU node.
@@ -107,9 +114,9 @@ oracle counts every replayed job, so a setting that lost jobs may bill less.`,
 				}
 			}
 			var plotFile *os.File
-			if plot != "" { // a path that cannot be written is said before the replay, not after
-				if plotFile, err = os.Create(plot); err != nil {
-					return fmt.Errorf("--plot: %w", err)
+			if cmd.Flags().Changed("plot") { // a path that cannot be written is said before the replay, not after
+				if plotFile, err = createPlot(plot, args[0]); err != nil {
+					return err
 				}
 				defer plotFile.Close()
 			}
@@ -133,6 +140,10 @@ oracle counts every replayed job, so a setting that lost jobs may bill less.`,
 			rows := make([]simulate.Row, len(results))
 			for i, r := range results {
 				rows[i] = r.Row()
+				rows[i].SkippedRows = t.Skipped
+			}
+			if g.output != "" && g.output != "table" { // what was read and refused, beside the rows
+				simulate.WriteTrace(g.stderr, traceName(args[0]), t)
 			}
 			return g.print(rows, func(w io.Writer) { printSimulation(w, args[0], t, results, took, plot) })
 		},
@@ -146,7 +157,7 @@ oracle counts every replayed job, so a setting that lost jobs may bill less.`,
 		f.Var(values[fl.key], fl.key, fl.usage)
 	}
 	f.StringArrayVar(&compares, "compare", nil, "a row of the table: the base setting with key=value changes, e.g. idle=1800s,max=20 (repeat it)")
-	f.StringVar(&plot, "plot", "", "write an SVG of nodes and queue length over time to this file")
+	f.StringVar(&plot, "plot", "", "write an SVG of nodes and queue length over time to this file (FILE.svg)")
 	return cmd
 }
 
@@ -188,13 +199,47 @@ func simulateSettings(cmd *cobra.Command, def simulate.Setting, values map[strin
 	return out, nil
 }
 
-func readTrace(path string) (simulate.Trace, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return simulate.Trace{}, fmt.Errorf("trace: %w", err)
+// createPlot creates the --plot file: an .svg, and never the trace itself, which a slip of
+// the shell's completion would overwrite.
+func createPlot(plot, trace string) (*os.File, error) {
+	if !strings.EqualFold(filepath.Ext(plot), ".svg") {
+		return nil, UsageError{fmt.Errorf("--plot %q: the plot is an SVG drawing; name the file FILE.svg", plot)}
 	}
-	defer f.Close()
-	t, err := simulate.ReadTrace(f)
+	if a, err := os.Stat(plot); err == nil {
+		if b, err := os.Stat(trace); err == nil && os.SameFile(a, b) {
+			return nil, UsageError{fmt.Errorf("--plot %s is the trace being replayed; name another file", plot)}
+		}
+	}
+	f, err := os.Create(plot)
+	if err != nil {
+		return nil, fmt.Errorf("--plot: %w", err)
+	}
+	return f, nil
+}
+
+// traceName is how the report names the trace: its file's name, or standard input.
+func traceName(path string) string {
+	if path == "-" {
+		return "from standard input"
+	}
+	return filepath.Base(path)
+}
+
+// readTrace reads the trace at path, or standard input for "-".
+func readTrace(path string) (simulate.Trace, error) {
+	in := os.Stdin
+	if path != "-" {
+		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+			return simulate.Trace{}, fmt.Errorf("%s is a folder; give the trace's CSV file", path)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return simulate.Trace{}, fmt.Errorf("trace: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	t, err := simulate.ReadTrace(in)
 	if err != nil {
 		return t, fmt.Errorf("%s: %w", path, err)
 	}
@@ -243,7 +288,7 @@ func writePlot(f *os.File, title string, results []simulate.Result) error {
 }
 
 func printSimulation(w io.Writer, path string, t simulate.Trace, results []simulate.Result, took time.Duration, plot string) {
-	simulate.WriteTrace(w, filepath.Base(path), t)
+	simulate.WriteTrace(w, traceName(path), t)
 	if t.Format == simulate.Philly {
 		said := map[string]bool{}
 		for _, r := range results {

@@ -26,6 +26,7 @@ func TestSimulate(t *testing.T) {
 	jobs := writeTrace(t, "jobs.csv", "submit,duration,nodes\n0,3600,1\n60,,1\n120,600,2\n")
 	philly := writeTrace(t, "philly.csv", "timestamp,duration,num_gpus,gpu_time,cluster\n2017-10-09 06:13:03,600,8,4800,x\n")
 	svg := filepath.Join(t.TempDir(), "out.svg")
+	svgTrace := writeTrace(t, "trace.svg", "submit,duration,nodes\n0,60,1\n")
 	tests := []struct {
 		name     string
 		args     []string
@@ -42,11 +43,20 @@ func TestSimulate(t *testing.T) {
 		{name: "philly on a GPU size", args: []string{"simulate", philly, "--size", "STANDARD_NC24", "--max", "2"},
 			wantOut: []string{"philly format, 1 job submitted", "a job takes ceil(num_gpus / 4) nodes of STANDARD_NC24"}},
 		{name: "a job wider than max is listed", args: []string{"simulate", jobs, "--max", "1"},
-			wantOut: []string{"base: 1 job not replayed: wanting more nodes than max 1, as the server refuses at submit", "refused line 4: wants 2 nodes together, more than max 1"}},
+			wantOut: []string{"base: finished 75.0% of the trace's work (1.00 of 1.33 node-hours)",
+				"base: 1 job not replayed: wanting more nodes than max 1, as the server refuses at submit", "refused line 4: wants 2 nodes together, more than max 1"}},
 		{name: "philly on a CPU size", args: []string{"simulate", philly}, wantCode: 2,
 			wantErr: []string{"setting base: size STANDARD_DS3_V2 has no GPUs, and a Philly trace counts GPUs per job; choose a GPU size"}},
 		{name: "bad flag value", args: []string{"simulate", jobs, "--idle", "soon"}, wantCode: 2,
-			wantErr: []string{`--idle "soon": want seconds (120) or a duration like 120s, 30m or 1h30m`}},
+			wantErr: []string{`--idle "soon": want seconds (120), a duration like 120s, 30m, 1h30m or 2d, or ISO-8601 like PT30M`}},
+		{name: "plot not an svg", args: []string{"simulate", jobs, "--plot", jobs}, wantCode: 2,
+			wantErr: []string{`--plot "` + jobs + `": the plot is an SVG drawing; name the file FILE.svg`}},
+		{name: "plot over the trace", args: []string{"simulate", svgTrace, "--plot", svgTrace}, wantCode: 2,
+			wantErr: []string{"--plot " + svgTrace + " is the trace being replayed; name another file"}},
+		{name: "plot named empty", args: []string{"simulate", jobs, "--plot", ""}, wantCode: 2,
+			wantErr: []string{`--plot "": the plot is an SVG drawing`}},
+		{name: "a folder for a trace", args: []string{"simulate", t.TempDir()}, wantCode: 1,
+			wantErr: []string{"is a folder; give the trace's CSV file"}},
 		{name: "bad compare key", args: []string{"simulate", jobs, "--compare", "idel=120s"}, wantCode: 2,
 			wantErr: []string{`--compare "idel=120s": unknown key "idel"; the keys are: name, size, min, max, idle`}},
 		{name: "boot past its timeout", args: []string{"simulate", jobs, "--boot", "5m"}, wantCode: 2,
@@ -80,15 +90,35 @@ func TestSimulate(t *testing.T) {
 			}
 		})
 	}
+	if b, err := os.ReadFile(svgTrace); err != nil || !strings.HasPrefix(string(b), "submit,duration,nodes") {
+		t.Errorf("the trace named for --plot now holds %.80q, %v; want it untouched", b, err)
+	}
 	if b, err := os.ReadFile(svg); err != nil || !strings.HasPrefix(string(b), "<svg ") || !strings.Contains(string(b), "<polyline") {
 		t.Errorf("--plot wrote %.80q, %v; want an SVG with lines", b, err)
+	}
+}
+
+// "-" reads the trace from standard input, as from a pipe.
+func TestSimulateStdin(t *testing.T) {
+	isolate(t)
+	in, err := os.Open(writeTrace(t, "jobs.csv", "submit,duration,nodes\n0,600,1\n60,600,1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	stdin := os.Stdin
+	os.Stdin = in
+	t.Cleanup(func() { os.Stdin = stdin })
+	code, stdout, stderr := run(t, "simulate", "-", "--max", "2")
+	if code != 0 || !strings.Contains(stdout, "trace from standard input: nodes format, 2 jobs submitted over 1m0s") {
+		t.Errorf("exit code %d\nstdout:\n%s\nstderr:\n%s\nwant the two jobs read from standard input", code, stdout, stderr)
 	}
 }
 
 // -o json gives one object per setting, in hours, seconds and dollars.
 func TestSimulateJSON(t *testing.T) {
 	isolate(t)
-	jobs := writeTrace(t, "jobs.csv", "submit,duration,nodes\n0,3600,1\n")
+	jobs := writeTrace(t, "jobs.csv", "submit,duration,nodes\n0,3600,1\n5,,1\n")
 	code, stdout, stderr := run(t, "-o", "json", "simulate", jobs, "--size", "STANDARD_NC24", "--compare", "idle=120s")
 	if code != 0 {
 		t.Fatalf("exit code %d: %s", code, stderr)
@@ -102,5 +132,11 @@ func TestSimulateJSON(t *testing.T) {
 	if len(rows) != 1 || rows[0]["setting"] != "idle=120s" || !near(rows[0]["nodeHours"], 3900.0/3600) ||
 		!near(rows[0]["oracleNodeHours"], 1) || !near(rows[0]["waitP50Seconds"], 180) || !near(rows[0]["costUSD"], 3900.0/3600*3.60) {
 		t.Errorf("rows = %v, want one for idle=120s of 1.0833 node-hours, oracle 1, wait 180 s, $3.90", rows)
+	}
+	if skipped, _ := json.Marshal(rows[0]["skippedRows"]); string(skipped) != `[{"line":3,"reason":"duration is empty"}]` {
+		t.Errorf("skippedRows = %s, want line 3's empty duration", skipped)
+	}
+	if !strings.Contains(stderr, "1 row skipped") {
+		t.Errorf("stderr lacks the trace summary:\n%s", stderr)
 	}
 }

@@ -26,10 +26,10 @@ var plotColors = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
 // later one is drawn dashed over it, so the one beneath shows through the gaps.
 var plotDashes = []string{"", "6 4", "2 3", "10 3 2 3"}
 
-// stroke is the stroke of series j.
+// stroke is the stroke of series j: no two of the first 32 alike.
 func stroke(j int) string {
 	s := fmt.Sprintf(`stroke="%s"`, plotColors[j%len(plotColors)])
-	if d := plotDashes[j%len(plotDashes)]; d != "" {
+	if d := plotDashes[(j+j/len(plotColors))%len(plotDashes)]; d != "" {
 		s += fmt.Sprintf(` stroke-dasharray="%s"`, d)
 	}
 	return s
@@ -67,8 +67,8 @@ func Plot(w io.Writer, title string, results []Result) error {
 				peak = max(peak, v)
 			}
 		}
-		ymax := niceCeil(peak)
-		axes(&b, top, p.label, ymax, end)
+		step, ymax := valueTicks(peak)
+		axes(&b, top, p.label, step, ymax, end)
 		for j := range results {
 			line(&b, top, cols[j], ymax, stroke(j))
 		}
@@ -103,12 +103,11 @@ func columns(series []Sample, value func(Sample) int, end time.Duration) []int {
 }
 
 // axes draws a panel's frame, its label, and ticks of values and of time.
-func axes(b *strings.Builder, top int, label string, ymax int, end time.Duration) {
+func axes(b *strings.Builder, top int, label string, step, ymax int, end time.Duration) {
 	fmt.Fprintf(b, `<text x="%d" y="%d">%s</text>`+"\n", marginLeft, top-8, html.EscapeString(label))
 	fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#444"/>`+"\n", marginLeft, top, plotWidth, plotHeight)
-	for i := 0; i <= 4; i++ {
-		v := ymax * i / 4
-		y := top + plotHeight - plotHeight*i/4
+	for v := 0; v <= ymax; v += step {
+		y := top + plotHeight - plotHeight*v/ymax
 		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#ddd"/>`+"\n", marginLeft, y, marginLeft+plotWidth, y)
 		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", marginLeft-6, y+4, thousands(float64(v), 0))
 	}
@@ -119,13 +118,13 @@ func axes(b *strings.Builder, top int, label string, ymax int, end time.Duration
 		unit, name = time.Minute, "minutes"
 	}
 	span := float64(end) / float64(unit)
-	step := float64(niceCeil(int(math.Ceil(span / 8)))) // about 8 ticks
-	for t := 0.0; t <= span; t += step {
+	every := float64(niceCeil(int(math.Ceil(span / 8)))) // about 8 ticks
+	for t := 0.0; t <= span; t += every {
 		x := marginLeft + int(t/span*plotWidth)
 		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#444"/>`+"\n", x, top+plotHeight, x, top+plotHeight+5)
 		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", x, top+plotHeight+18, thousands(t, 0))
 	}
-	fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", marginLeft+plotWidth, top+plotHeight+34, name)
+	fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle">time, %s</text>`+"\n", marginLeft+plotWidth/2, top+plotHeight+36, name)
 }
 
 // line draws one series of column values.
@@ -136,6 +135,13 @@ func line(b *strings.Builder, top int, cols []int, ymax int, stroke string) {
 		fmt.Fprintf(b, "%d,%.1f ", marginLeft+c, y)
 	}
 	b.WriteString(`"/>` + "\n")
+}
+
+// valueTicks is the step between a panel's value ticks, whole and nice, and the top of its
+// scale: two to five steps, the top above peak so that a line at its peak clears the frame.
+func valueTicks(peak int) (step, top int) {
+	step = niceCeil((peak + 3) / 4)
+	return step, (peak/step + 1) * step
 }
 
 // niceCeil is the least of 1, 2 or 5 times a power of ten that is at least n.

@@ -63,3 +63,27 @@ func TestColumns(t *testing.T) {
 		}
 	}
 }
+
+// Value ticks are whole numbers, two to five of them past zero, and the top of the scale lies
+// above the peak, so a line at its peak is not hidden by the frame.
+func TestValueTicks(t *testing.T) {
+	for _, tt := range []struct{ peak, step, top int }{
+		{1, 1, 2}, {3, 1, 4}, {4, 1, 5}, {5, 2, 6}, {8, 2, 10}, {9, 5, 10}, {10, 5, 15},
+		{19, 5, 20}, {20, 5, 25}, {400, 100, 500}, {401, 200, 600}, {82247, 50000, 100000},
+	} {
+		if step, top := valueTicks(tt.peak); step != tt.step || top != tt.top {
+			t.Errorf("valueTicks(%d) = %d, %d; want step %d, top %d", tt.peak, step, top, tt.step, tt.top)
+		}
+	}
+}
+
+// The first 32 series are drawn each in its own colour and dash.
+func TestStrokesDiffer(t *testing.T) {
+	seen := map[string]int{}
+	for j := range 32 {
+		if k, ok := seen[stroke(j)]; ok {
+			t.Errorf("series %d and %d are both drawn %s", k, j, stroke(j))
+		}
+		seen[stroke(j)] = j
+	}
+}

@@ -32,8 +32,14 @@ type Result struct {
 	Preempted int // nodes preempted
 	Restarted int // restarts from the beginning of jobs that lost a node
 	Failed    int // jobs lost: a node lost after MaxRetries restarts
-	// Unfinished counts the jobs that had not ended when the replay stopped at its horizon.
+	// WorkHours is the work of every job of the trace, refused ones included (duration times
+	// nodes); DoneHours that of the jobs that completed. A setting that refused or lost jobs
+	// did less work, and its node-hours, waits and cost are of that work alone.
+	WorkHours, DoneHours float64
+	// Unfinished counts the jobs that had not ended when the replay stopped at its horizon;
+	// Stopped says it stopped there, jobs left or not.
 	Unfinished int
+	Stopped    bool
 	LostHours  float64 // node-hours of work thrown away by those restarts
 	Cost       float64 // NodeHours at the size's hourly price on the tier, USD
 
@@ -73,6 +79,14 @@ func (r *sim) result() Result {
 	return res
 }
 
+// done is the share of the trace's work that finished, as a percentage: "100%", "27.6%".
+func (r Result) done() string {
+	if r.WorkHours <= 0 || r.DoneHours >= r.WorkHours {
+		return "100%"
+	}
+	return fmt.Sprintf("%.1f%%", 100*r.DoneHours/r.WorkHours)
+}
+
 // percentile is the nearest-rank percentile p of sorted values; 0 for none.
 func percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
@@ -93,6 +107,8 @@ type Row struct {
 	IdleHours   float64 `json:"idleNodeHours"`
 	BootHours   float64 `json:"bootNodeHours"`
 	OracleHours float64 `json:"oracleNodeHours"`
+	WorkHours   float64 `json:"workNodeHours"`
+	DoneHours   float64 `json:"doneNodeHours"`
 	WaitP50     float64 `json:"waitP50Seconds"`
 	WaitP95     float64 `json:"waitP95Seconds"`
 	WaitP99     float64 `json:"waitP99Seconds"`
@@ -101,6 +117,9 @@ type Row struct {
 	Restarted   int     `json:"restarts"`
 	Failed      int     `json:"lostJobs"`
 	Unfinished  int     `json:"unfinishedJobs"`
+	Stopped     bool    `json:"stoppedAtHorizon"`
+	RefusedRows []Skip  `json:"refusedRows,omitempty"`
+	SkippedRows []Skip  `json:"skippedRows,omitempty"` // the trace's, the same in every row
 	LostHours   float64 `json:"lostNodeHours"`
 	CostUSD     float64 `json:"costUSD"`
 	EndSeconds  float64 `json:"endSeconds"`
@@ -113,6 +132,7 @@ type Row struct {
 func (r Result) Row() Row {
 	return Row{Setting: r.Setting.Name, Describe: r.Setting.Describe(), Jobs: r.Jobs, Refused: len(r.Refused),
 		NodeHours: r.NodeHours, BusyHours: r.BusyHours, IdleHours: r.IdleHours, BootHours: r.BootHours, OracleHours: r.OracleHours,
+		WorkHours: r.WorkHours, DoneHours: r.DoneHours, Stopped: r.Stopped, RefusedRows: r.Refused,
 		WaitP50: r.WaitP50.Seconds(), WaitP95: r.WaitP95.Seconds(), WaitP99: r.WaitP99.Seconds(), WaitMax: r.WaitMax.Seconds(),
 		Preempted: r.Preempted, Restarted: r.Restarted, Failed: r.Failed, Unfinished: r.Unfinished, LostHours: r.LostHours, CostUSD: r.Cost,
 		EndSeconds: r.End.Seconds(), Decisions: r.Decisions, Launched: r.Launched, PeakNodes: r.PeakNodes}
@@ -132,14 +152,22 @@ func WriteTrace(w io.Writer, name string, t Trace) {
 // WriteTable writes one row per result, and under it the jobs each setting refused.
 func WriteTable(w io.Writer, results []Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "SETTING\tNODE-H\tIDLE-H\tBOOT-H\tORACLE-H\tWAIT P50\tP95\tP99\tPREEMPTED\tRESTARTS\tJOBS LOST\tLOST-H\tCOST\t")
+	fmt.Fprintln(tw, "SETTING\tNODE-H\tIDLE-H\tBOOT-H\tORACLE-H\tDONE\tWAIT P50\tP95\tP99\tPREEMPTED\tRESTARTS\tJOBS LOST\tLOST-H\tCOST\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t$%s\t\n", r.Setting.Name,
-			amount(r.NodeHours), amount(r.IdleHours), amount(r.BootHours), amount(r.OracleHours),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t$%s\t\n", r.Setting.Name,
+			amount(r.NodeHours), amount(r.IdleHours), amount(r.BootHours), amount(r.OracleHours), r.done(),
 			Wait(r.WaitP50), Wait(r.WaitP95), Wait(r.WaitP99), r.Preempted, r.Restarted, r.Failed, amount(r.LostHours), amount(r.Cost))
 	}
 	tw.Flush()
 	for _, r := range results {
+		if r.DoneHours < r.WorkHours {
+			fmt.Fprintf(w, "%s: finished %s of the trace's work (%s of %s node-hours): its node-hours, waits and cost are of that work alone; $%s per finished node-hour\n",
+				r.Setting.Name, r.done(), amount(r.DoneHours), amount(r.WorkHours), amount(r.Cost/max(r.DoneHours, 1e-9)))
+		}
+		if r.Stopped && r.Unfinished == 0 {
+			fmt.Fprintf(w, "%s: every job ended, but nodes were still up %s after the last submit and the longest job, where the replay stopped; they are billed up to then (idle %s, interval %s)\n",
+				r.Setting.Name, span(Horizon), r.Setting.Idle, r.Setting.Interval)
+		}
 		if r.Unfinished > 0 {
 			fmt.Fprintf(w, "%s: %s had not ended %s after the last submit and the longest job, where the replay stopped; waits count up to then\n",
 				r.Setting.Name, plural(r.Unfinished, "job"), span(Horizon))
@@ -164,7 +192,7 @@ func writeSkips(w io.Writer, what string, skips []Skip) {
 		fmt.Fprintf(w, "%s %s\n", what, s)
 	}
 	if len(skips) > shown {
-		fmt.Fprintf(w, "%s: %s more\n", what, thousands(float64(len(skips)-shown), 0))
+		fmt.Fprintf(w, "%s: %s more, every one listed with -o json\n", what, thousands(float64(len(skips)-shown), 0))
 	}
 }
 

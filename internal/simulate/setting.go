@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -66,6 +67,9 @@ func (s *Setting) Set(key, value string) error {
 	case "size":
 		size, ok := trainyard.LookupSize(trainyard.BuiltinSizes, v)
 		if !ok {
+			if near, found := trainyard.LookupSize(trainyard.BuiltinSizes, "STANDARD_"+v); found {
+				return fmt.Errorf("size %q is not in the catalog; did you mean %s?", v, near.Name)
+			}
 			return fmt.Errorf("size %q is not in the catalog; choose one of: %s", v, strings.Join(trainyard.SizeNames(trainyard.BuiltinSizes), ", "))
 		}
 		s.Size = size
@@ -82,8 +86,8 @@ func (s *Setting) Set(key, value string) error {
 	case "interval":
 		s.Interval, err = duration("interval", v)
 	case "tier":
-		if s.Tier, err = trainyard.ParseTier(v); err != nil {
-			err = fmt.Errorf("tier %q: must be dedicated or low_priority (lowpriority also accepted)", v)
+		if s.Tier, err = trainyard.ParseTier(strings.ReplaceAll(v, "-", "_")); err != nil {
+			err = fmt.Errorf("tier %q: must be dedicated or low_priority (also written low-priority or lowpriority)", v)
 		}
 	case "preemption-rate":
 		s.PreemptionRate, err = rate(v)
@@ -142,13 +146,13 @@ func (s Setting) Validate() error {
 		return fmt.Errorf("boot %s: must be 0 or more", s.Boot)
 	case s.BootTimeout <= s.Boot:
 		return fmt.Errorf("boot %s is not shorter than boot-timeout %s: the server releases a node whose agent has not registered by its boot timeout, so no node would ever come up; lower boot or raise boot-timeout (e.g. boot-timeout=%s)",
-			s.Boot, s.BootTimeout, 2*s.Boot)
+			s.Boot, s.BootTimeout, max(2*s.Boot, s.Boot+time.Minute))
 	case s.MaxRetries < 0:
 		return fmt.Errorf("max-retries %d: must be 0 or more", s.MaxRetries)
 	case s.Interval <= 0:
 		return fmt.Errorf("interval %s: must be more than 0", s.Interval)
 	case s.PreemptionRate > 0 && s.Tier != trainyard.LowPriority:
-		return fmt.Errorf("preemption-rate %g/h applies to tier low_priority only: dedicated nodes are not preempted; set tier low_priority or leave preemption-rate out", s.PreemptionRate)
+		return fmt.Errorf("preemption-rate %g/h applies to tier low_priority only: dedicated nodes are not preempted; set tier low_priority, or preemption-rate=0 in a dedicated --compare row", s.PreemptionRate)
 	case s.Tier == trainyard.LowPriority && !s.Size.LowPriorityCapable:
 		return fmt.Errorf("size %s has no low_priority tier; use tier dedicated", s.Size.Name)
 	}
@@ -201,32 +205,97 @@ func (s Setting) Describe() string {
 
 func whole(key, v string) (int, error) {
 	n, err := strconv.Atoi(v)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, fmt.Errorf("%s %q: too large for a whole number; no trace needs that many", key, v)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("%s %q: want a whole number", key, v)
 	}
 	return n, nil
 }
 
-// duration reads a Go duration (120s, 30m, 1h30m) or a number of seconds (120).
+// duration reads a number of seconds (120), a Go duration (120s, 30m, 1h30m), a number of
+// days (2d) or an ISO-8601 duration as compute YAMLs write idle times (PT30M, P1DT12H).
 func duration(key, v string) (time.Duration, error) {
+	bad := fmt.Errorf("%s %q: want seconds (120), a duration like 120s, 30m, 1h30m or 2d, or ISO-8601 like PT30M, under a century", key, v)
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		f, err := strconv.ParseFloat(days, 64)
+		if err != nil || !(math.Abs(f) < 100*365) {
+			return 0, bad
+		}
+		return time.Duration(f * float64(24*time.Hour)), nil
+	}
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
 		if !(math.Abs(f) < 100*365*24*3600) { // NaN, infinite, or beyond a century
-			return 0, fmt.Errorf("%s %q: want seconds (120) or a duration like 120s, 30m or 1h30m, under a century", key, v)
+			return 0, bad
 		}
 		return time.Duration(f * float64(time.Second)), nil
 	}
+	if strings.HasPrefix(strings.ToUpper(v), "P") {
+		d, err := iso8601(v)
+		if err != nil || d > 100*365*24*time.Hour {
+			return 0, bad
+		}
+		return d, nil
+	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		return 0, fmt.Errorf("%s %q: want seconds (120) or a duration like 120s, 30m or 1h30m", key, v)
+		return 0, bad
 	}
 	return d, nil
 }
 
-// rate reads preemptions per node-hour: "0.05/h" or "0.05".
+// iso8601 reads an ISO-8601 duration of days, hours, minutes and seconds: PT120S, P1DT12H.
+func iso8601(v string) (time.Duration, error) {
+	rest, ok := strings.CutPrefix(strings.ToUpper(v), "P")
+	date, clock, hasT := strings.Cut(rest, "T")
+	if !ok || rest == "" || hasT && clock == "" {
+		return 0, fmt.Errorf("not an ISO-8601 duration")
+	}
+	var d time.Duration
+	for _, part := range []struct {
+		text  string
+		units map[byte]time.Duration
+	}{{date, map[byte]time.Duration{'W': 7 * 24 * time.Hour, 'D': 24 * time.Hour}},
+		{clock, map[byte]time.Duration{'H': time.Hour, 'M': time.Minute, 'S': time.Second}}} {
+		num := ""
+		for i := 0; i < len(part.text); i++ {
+			c := part.text[i]
+			if c >= '0' && c <= '9' || c == '.' {
+				num += string(c)
+				continue
+			}
+			f, err := strconv.ParseFloat(num, 64)
+			unit, known := part.units[c]
+			if err != nil || !known {
+				return 0, fmt.Errorf("not an ISO-8601 duration")
+			}
+			d += time.Duration(f * float64(unit))
+			num = ""
+		}
+		if num != "" {
+			return 0, fmt.Errorf("not an ISO-8601 duration")
+		}
+	}
+	return d, nil
+}
+
+// rate reads preemptions per node-hour, "0.05/h" or "0.05", or per node-day, "1.2/d".
 func rate(v string) (float64, error) {
-	f, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSuffix(v, "/h"), "/H"), 64)
-	if err != nil || !(f >= 0 && f <= 3600) { // NaN is neither
-		return 0, fmt.Errorf("preemption-rate %q: want preemptions per node-hour, 0 to 3600, e.g. 0.05/h", v)
+	num, per := v, 1.0
+	if i := strings.LastIndexByte(v, '/'); i >= 0 {
+		switch strings.ToLower(strings.TrimSpace(v[i+1:])) {
+		case "h", "hr", "hour":
+		case "d", "day":
+			per = 24
+		default:
+			return 0, fmt.Errorf("preemption-rate %q: write it per node-hour (0.05/h) or per node-day (1.2/d)", v)
+		}
+		num = strings.TrimSpace(v[:i])
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if f /= per; err != nil || !(f >= 0 && f <= 3600) { // NaN is neither
+		return 0, fmt.Errorf("preemption-rate %q: want preemptions per node-hour, 0 to 3600, e.g. 0.05/h (or per node-day, 1.2/d)", v)
 	}
 	return f, nil
 }

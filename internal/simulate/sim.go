@@ -133,6 +133,7 @@ func newSim(t Trace, s Setting, ctl control, o Options) *sim {
 	var longest time.Duration
 	for i, j := range t.Jobs {
 		r.runs[i] = run{nodes: j.NodesOn(s.Size)}
+		r.res.WorkHours += hoursOf(j.Duration) * float64(r.runs[i].nodes)
 		if r.runs[i].nodes > s.Max {
 			r.runs[i].refused = true
 			r.res.Refused = append(r.res.Refused, Skip{j.Line, fmt.Sprintf("wants %d nodes together, more than max %d", r.runs[i].nodes, s.Max)})
@@ -152,9 +153,16 @@ func newSim(t Trace, s Setting, ctl control, o Options) *sim {
 
 func (r *sim) run() error {
 	r.wake = 0 // the server's first pass, when it starts
-	for step := 0; ; step++ {
-		if step%4096 == 0 && r.ctx != nil && r.ctx.Err() != nil {
+	var done <-chan struct{}
+	if r.ctx != nil {
+		done = r.ctx.Done()
+	}
+	for {
+		// Every step: one step of a cluster of many thousand nodes can take milliseconds.
+		select {
+		case <-done:
 			return r.ctx.Err()
+		default:
 		}
 		at, ok := r.nextAt()
 		if !ok {
@@ -264,6 +272,7 @@ func (r *sim) finish(i int) {
 	r.logf("job %d finished on %v", i+1, ru.on)
 	ru.on, ru.done = nil, true
 	r.left--
+	r.res.DoneHours += hoursOf(r.trace[i].Duration) * float64(ru.nodes)
 }
 
 // preempt takes a low-priority machine away: it is no longer billed, the provider lists its
@@ -516,7 +525,7 @@ func (r *sim) stop() {
 		}
 		r.res.Unfinished++
 	}
-	r.lastChange = r.now
+	r.lastChange, r.res.Stopped = r.now, true
 	r.logf("stopped at the horizon, %d jobs unfinished", r.res.Unfinished)
 }
 

@@ -279,22 +279,83 @@ func TestSettingApply(t *testing.T) {
 		t.Errorf("Apply mismatch (-want +got):\n%s", diff)
 	}
 	for in, msg := range map[string]string{
-		"idle=soon":            `idle "soon": want seconds (120) or a duration like 120s, 30m or 1h30m`,
-		"max=many":             `max "many": want a whole number`,
-		"size=STANDARD_X":      `size "STANDARD_X" is not in the catalog; choose one of: STANDARD_D2_V2`,
-		"idel=120s":            `unknown key "idel"; the keys are: name, size, min, max, idle`,
-		"idle":                 `"idle": want key=value`,
-		"tier=spot":            `tier "spot": must be dedicated or low_priority`,
-		"preemption-rate=-1/h": `preemption-rate "-1/h": want preemptions per node-hour`,
-		"preemption-rate=NaN":  `preemption-rate "NaN": want preemptions per node-hour, 0 to 3600`,
-		"idle=NaN":             `idle "NaN": want seconds (120) or a duration`,
-		"idle=1s,IDLE=2s":      `idle is given twice; give each key once`,
-		" , ":                  `no key=value changes`,
+		"idle=soon":                `idle "soon": want seconds (120), a duration like 120s, 30m, 1h30m or 2d, or ISO-8601 like PT30M`,
+		"idle=PT":                  `idle "PT": want seconds (120)`,
+		"idle=P1X":                 `idle "P1X": want seconds (120)`,
+		"idle=PT5":                 `idle "PT5": want seconds (120)`,
+		"idle=40000d":              `idle "40000d": want seconds (120)`,
+		"preemption-rate=1/w":      `preemption-rate "1/w": write it per node-hour (0.05/h) or per node-day (1.2/d)`,
+		"max=99999999999999999999": `max "99999999999999999999": too large for a whole number`,
+		"size=NC24":                `size "NC24" is not in the catalog; did you mean STANDARD_NC24?`,
+		"max=many":                 `max "many": want a whole number`,
+		"size=STANDARD_X":          `size "STANDARD_X" is not in the catalog; choose one of: STANDARD_D2_V2`,
+		"idel=120s":                `unknown key "idel"; the keys are: name, size, min, max, idle`,
+		"idle":                     `"idle": want key=value`,
+		"tier=spot":                `tier "spot": must be dedicated or low_priority`,
+		"preemption-rate=-1/h":     `preemption-rate "-1/h": want preemptions per node-hour`,
+		"preemption-rate=NaN":      `preemption-rate "NaN": want preemptions per node-hour, 0 to 3600`,
+		"idle=NaN":                 `idle "NaN": want seconds (120), a duration`,
+		"idle=1s,IDLE=2s":          `idle is given twice; give each key once`,
+		" , ":                      `no key=value changes`,
 	} {
 		s := DefaultSetting()
 		if err := s.Apply(in); err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("Apply(%q) error = %v, want %q", in, err, msg)
 		}
+	}
+}
+
+// Durations are written as compute YAMLs and people write them; rates per hour or per day.
+func TestSettingForms(t *testing.T) {
+	tests := []struct {
+		keys string
+		want func(Setting) any
+		is   any
+	}{
+		{"idle=120", func(s Setting) any { return s.Idle }, 2 * time.Minute},
+		{"idle=1h30m", func(s Setting) any { return s.Idle }, 90 * time.Minute},
+		{"idle=2d", func(s Setting) any { return s.Idle }, 48 * time.Hour},
+		{"idle=PT30M", func(s Setting) any { return s.Idle }, 30 * time.Minute},
+		{"idle=pt120s", func(s Setting) any { return s.Idle }, 2 * time.Minute},
+		{"idle=P1DT12H", func(s Setting) any { return s.Idle }, 36 * time.Hour},
+		{"idle=P1W", func(s Setting) any { return s.Idle }, 7 * 24 * time.Hour},
+		{"preemption-rate=0.05", func(s Setting) any { return s.PreemptionRate }, 0.05},
+		{"preemption-rate=0.05/hour", func(s Setting) any { return s.PreemptionRate }, 0.05},
+		{"preemption-rate=12/d", func(s Setting) any { return s.PreemptionRate }, 0.5},
+		{"tier=low-priority", func(s Setting) any { return s.Tier }, trainyard.LowPriority},
+	}
+	for _, tt := range tests {
+		s := DefaultSetting()
+		if err := s.Apply(tt.keys); err != nil {
+			t.Errorf("Apply(%q) error: %v", tt.keys, err)
+			continue
+		}
+		if got := tt.want(s); got != tt.is {
+			t.Errorf("Apply(%q) = %v, want %v", tt.keys, got, tt.is)
+		}
+	}
+}
+
+// A setting that refused jobs did less work: the report says how much of the trace finished
+// and what a finished node-hour cost, so a cheap row is not mistaken for a good one.
+func TestReportSaysWorkDone(t *testing.T) {
+	tr := trace(t, "0 3600 1", "0 600 6")
+	all := mustRun(t, tr, setting(t, "max=6"))
+	part := mustRun(t, tr, setting(t, "max=4"))
+	if all.WorkHours != 2 || all.DoneHours != 2 || part.WorkHours != 2 || part.DoneHours != 1 {
+		t.Errorf("work/done hours: max=6 %v/%v, max=4 %v/%v; want 2/2 and 2/1 (the 6-node job refused)",
+			all.WorkHours, all.DoneHours, part.WorkHours, part.DoneHours)
+	}
+	var b strings.Builder
+	WriteTable(&b, []Result{all, part})
+	out := b.String()
+	for _, w := range []string{" DONE ", " 100% ", " 50.0% ", "max=4: finished 50.0% of the trace's work (1.00 of 2.00 node-hours)"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("table lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "max=6: finished") {
+		t.Errorf("the row that did all the work has a note:\n%s", out)
 	}
 }
 
@@ -304,6 +365,26 @@ func TestRunStopsWithItsContext(t *testing.T) {
 	cancel()
 	if _, err := Run(ctx, trace(t, "0 60 1"), setting(t, ""), Options{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run with a canceled context = %v, want context.Canceled", err)
+	}
+}
+
+// Ctrl-C stops a replay at the step it comes in, not thousands of steps later: one step of a
+// cluster of many thousand nodes can take milliseconds.
+func TestRunStopsMidReplay(t *testing.T) {
+	s := setting(t, "")
+	r := newSim(trace(t, "0 60 1", "3600 60 1"), s, newMem(s.Target()), Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	r.ctx = ctx
+	r.log = func(line string) {
+		if strings.Contains(line, "job 1 finished") {
+			cancel()
+		}
+	}
+	if err := r.run(); !errors.Is(err, context.Canceled) {
+		t.Errorf("run = %v, want context.Canceled", err)
+	}
+	if res := r.result(); res.DoneHours*3600 != 60 {
+		t.Errorf("%v s of work done, want 60: the replay went on past the cancel", res.DoneHours*3600)
 	}
 }
 

@@ -58,8 +58,8 @@ func (j Job) NodesOn(s trainyard.VMSize) int {
 
 // Skip is a row of a trace that was not replayed, and why.
 type Skip struct {
-	Line   int
-	Reason string
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
 }
 
 func (s Skip) String() string { return fmt.Sprintf("line %d: %s", s.Line, s.Reason) }
