@@ -36,7 +36,7 @@ func TestSimulate(t *testing.T) {
 	}{
 		{name: "one setting", args: []string{"simulate", jobs, "--size", "STANDARD_D2_V2", "--max", "2"},
 			wantOut: []string{"trace jobs.csv: nodes format, 2 jobs submitted over 2m0s; 1 row skipped",
-				"skipped line 3: duration is empty", "base: STANDARD_D2_V2, 0 to 2 nodes, idle 2m0s, boot 3m0s, dedicated",
+				"skipped line 3: duration is empty", "base: STANDARD_D2_V2, 0 to 2 nodes, idle 2m0s, boot 3m0s, dedicated at $0.15 a node-hour\n",
 				"SETTING", "ORACLE-H", "base"}},
 		{name: "compare and plot", args: []string{"simulate", jobs, "--max", "2", "--compare", "idle=120s", "--compare", "name=long,idle=30m", "--plot", svg},
 			wantOut: []string{"idle=120s: STANDARD_DS3_V2, 0 to 2 nodes, idle 2m0s", "long: STANDARD_DS3_V2, 0 to 2 nodes, idle 30m0s", "plot written to " + svg}},

@@ -194,11 +194,15 @@ func (s Setting) Policy() autoscale.Policy {
 }
 
 // Describe says the setting in one line, e.g. "STANDARD_NC24, 0 to 50 nodes, idle 2m0s,
-// boot 3m0s, dedicated".
+// boot 3m0s, dedicated at $3.60 a node-hour"; the server's timings where they are not its own.
 func (s Setting) Describe() string {
-	d := fmt.Sprintf("%s, %d to %d nodes, idle %s, boot %s, %s", s.Size.Name, s.Min, s.Max, s.Idle, s.Boot, s.Tier)
+	d := fmt.Sprintf("%s, %d to %d nodes, idle %s, boot %s, %s at $%.2f a node-hour", s.Size.Name, s.Min, s.Max, s.Idle, s.Boot,
+		s.Tier, s.Size.HourlyPrice(s.Tier))
 	if s.Tier == trainyard.LowPriority {
 		d += fmt.Sprintf(" (preemption %g per node-hour, seed %d, %d retries)", s.PreemptionRate, s.Seed, s.MaxRetries)
+	}
+	if def := DefaultSetting(); s.BootTimeout != def.BootTimeout || s.Interval != def.Interval {
+		d += fmt.Sprintf(", boot-timeout %s, interval %s", s.BootTimeout, s.Interval)
 	}
 	return d
 }
