@@ -67,13 +67,15 @@ node-hours of work those restarts and losses threw away (part of the hours that 
 A trace is a CSV file with a header line, in one of two formats:
   timestamp,duration,num_gpus,gpu_time,cluster   the Philly trace: wall-clock submit times
   submit,duration,nodes                          submit in seconds from the start
-Durations are in seconds. Rows that are not jobs (malformed, empty or zero duration) are
+Durations are in seconds. Rows that are not jobs (malformed, empty or zero duration, a
+Philly timestamp more than 50 years from the others, a repeated header) are
 skipped, and the first five listed with their line numbers (all of them with -o json).
 TRACE.csv "-" reads the trace from standard input.
 
 A job's duration is the trace's, whatever --size: a larger size makes a Philly job take
 fewer nodes, never run faster. Durations in flags and --compare are seconds (120), Go
-durations (120s, 30m, 1h30m), days (2d) or ISO-8601 (PT30M, P1DT12H).
+durations (120s, 30m, 1h30m), days (2d, 1d12h) or ISO-8601 (PT30M, P1DT12H). A low_priority
+setting whose nodes would be preempted, on average, before they boot is refused.
 
 A node runs one job at a time, as the server's nodes do, so a Philly job takes
 ceil(num_gpus / GPUs of --size) nodes together: a 1-GPU job holds a whole 4-GPU node.
@@ -239,9 +241,16 @@ func readTrace(path string) (simulate.Trace, error) {
 		defer f.Close()
 		in = f
 	}
+	name := path
+	if path == "-" {
+		name = "standard input"
+	}
 	t, err := simulate.ReadTrace(in)
 	if err != nil {
-		return t, fmt.Errorf("%s: %w", path, err)
+		return t, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(t.Jobs) == 0 && len(t.Skipped) == 0 {
+		return t, fmt.Errorf("%s: no jobs to replay: the trace has its header and no rows; add one row per job", name)
 	}
 	if len(t.Jobs) == 0 {
 		var why strings.Builder
@@ -252,7 +261,7 @@ func readTrace(path string) (simulate.Trace, error) {
 			}
 			fmt.Fprintf(&why, "; %s", sk)
 		}
-		return t, fmt.Errorf("%s: no jobs to replay: every row was skipped%s", path, why.String())
+		return t, fmt.Errorf("%s: no jobs to replay: every row was skipped%s", name, why.String())
 	}
 	return t, nil
 }
@@ -302,7 +311,7 @@ func printSimulation(w io.Writer, path string, t simulate.Trace, results []simul
 		fmt.Fprintf(w, "%s: %s\n", r.Setting.Name, r.Setting.Describe())
 	}
 	fmt.Fprintf(w, "replayed in %s on %d CPUs; hours are node-hours, ORACLE-H is the node-hours if nodes existed exactly while busy\n\n",
-		took.Round(time.Millisecond), runtime.GOMAXPROCS(0))
+		max(took.Round(time.Millisecond), time.Millisecond), runtime.GOMAXPROCS(0))
 	simulate.WriteTable(w, results)
 	if plot != "" {
 		fmt.Fprintf(w, "\nplot written to %s\n", plot)

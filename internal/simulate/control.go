@@ -41,7 +41,10 @@ type mem struct {
 	nodes []trainyard.Node
 	index map[string]int // node ID → position in nodes
 	idle  int            // nodes in state idle
-	buf   []string
+	// leaving counts released records still in nodes: a pass may release a million nodes,
+	// and they are dropped together (compact), not each with a shift of the rest.
+	leaving int
+	buf     []string
 }
 
 func newMem(t trainyard.ComputeTarget) *mem {
@@ -56,6 +59,7 @@ func (m *mem) queued() int                         { return m.queue.Len() }
 
 // launch records a preparing node; IDs come in increasing order.
 func (m *mem) launch(now time.Time, id string) {
+	m.compact()
 	m.index[id] = len(m.nodes)
 	m.nodes = append(m.nodes, trainyard.Node{ID: id, Workspace: m.target.Workspace, Compute: m.target.Name,
 		State: trainyard.NodePreparing, Slots: 1, CreatedAt: now})
@@ -91,12 +95,21 @@ func (m *mem) release(_ time.Time, id string) bool {
 		return false
 	}
 	m.setState(&m.nodes[i], trainyard.NodeLeaving)
-	m.nodes = slices.Delete(m.nodes, i, i+1)
 	delete(m.index, id)
-	for j := i; j < len(m.nodes); j++ {
-		m.index[m.nodes[j].ID] = j
-	}
+	m.leaving++
 	return true
+}
+
+// compact drops the released records, keeping the others in ID order.
+func (m *mem) compact() {
+	if m.leaving == 0 {
+		return
+	}
+	m.nodes = slices.DeleteFunc(m.nodes, func(n trainyard.Node) bool { return n.State == trainyard.NodeLeaving })
+	for i, n := range m.nodes {
+		m.index[n.ID] = i
+	}
+	m.leaving = 0
 }
 
 func (m *mem) place(now time.Time, asking func(string) bool) []schedule.Placement {
@@ -134,6 +147,7 @@ func (m *mem) idleNodes(asking func(string) bool) []string {
 
 // observe returns the records themselves (Decide copies what it sorts).
 func (m *mem) observe(now time.Time) ([]trainyard.Node, int) {
+	m.compact()
 	for i := range m.nodes {
 		if !m.nodes[i].RegisteredAt.IsZero() {
 			m.nodes[i].LastSeen = now

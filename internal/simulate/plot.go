@@ -44,7 +44,7 @@ func Plot(w io.Writer, title string, results []Result) error {
 		end = max(end, r.End)
 	}
 	end = max(end, time.Second)
-	height := marginTop + 2*plotHeight + panelGap + 50 + legendRow*len(results)
+	height := marginTop + 2*plotHeight + panelGap + 65 + legendRow*len(results)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
 		marginLeft+plotWidth+30, height, marginLeft+plotWidth+30, height)
@@ -73,7 +73,7 @@ func Plot(w io.Writer, title string, results []Result) error {
 			line(&b, top, cols[j], ymax, stroke(j))
 		}
 	}
-	legendTop := marginTop + 2*plotHeight + panelGap + 45
+	legendTop := marginTop + 2*plotHeight + panelGap + 62 // below the time axis's label
 	for j, r := range results {
 		y := legendTop + j*legendRow
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" %s stroke-width="3"/>`+"\n", marginLeft, y-4, marginLeft+24, y-4, stroke(j))

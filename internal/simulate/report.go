@@ -79,12 +79,15 @@ func (r *sim) result() Result {
 	return res
 }
 
+// finishedAll reports whether the whole work of the trace finished, sums' rounding aside.
+func (r Result) finishedAll() bool { return r.DoneHours >= r.WorkHours*(1-1e-9) }
+
 // done is the share of the trace's work that finished, as a percentage: "100%", "27.6%".
 func (r Result) done() string {
-	if r.WorkHours <= 0 || r.DoneHours >= r.WorkHours {
+	if r.finishedAll() {
 		return "100%"
 	}
-	return fmt.Sprintf("%.1f%%", 100*r.DoneHours/r.WorkHours)
+	return fmt.Sprintf("%.1f%%", min(99.9, 100*r.DoneHours/r.WorkHours))
 }
 
 // percentile is the nearest-rank percentile p of sorted values; 0 for none.
@@ -154,15 +157,20 @@ func WriteTable(w io.Writer, results []Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "SETTING\tNODE-H\tIDLE-H\tBOOT-H\tORACLE-H\tDONE\tWAIT P50\tP95\tP99\tPREEMPTED\tRESTARTS\tJOBS LOST\tLOST-H\tCOST\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t$%s\t\n", r.Setting.Name,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t$%s\t\n", r.Setting.Name,
 			amount(r.NodeHours), amount(r.IdleHours), amount(r.BootHours), amount(r.OracleHours), r.done(),
-			Wait(r.WaitP50), Wait(r.WaitP95), Wait(r.WaitP99), r.Preempted, r.Restarted, r.Failed, amount(r.LostHours), amount(r.Cost))
+			Wait(r.WaitP50), Wait(r.WaitP95), Wait(r.WaitP99), number(r.Preempted), number(r.Restarted), number(r.Failed),
+			amount(r.LostHours), amount(r.Cost))
 	}
 	tw.Flush()
 	for _, r := range results {
-		if r.DoneHours < r.WorkHours {
+		switch {
+		case r.DoneHours <= 0:
+			fmt.Fprintf(w, "%s: none of the trace's work finished (%s node-hours); $%s spent for nothing\n",
+				r.Setting.Name, amount(r.WorkHours), amount(r.Cost))
+		case !r.finishedAll():
 			fmt.Fprintf(w, "%s: finished %s of the trace's work (%s of %s node-hours): its node-hours, waits and cost are of that work alone; $%s per finished node-hour\n",
-				r.Setting.Name, r.done(), amount(r.DoneHours), amount(r.WorkHours), amount(r.Cost/max(r.DoneHours, 1e-9)))
+				r.Setting.Name, r.done(), amount(r.DoneHours), amount(r.WorkHours), amount(r.Cost/r.DoneHours))
 		}
 		if r.Stopped && r.Unfinished == 0 {
 			fmt.Fprintf(w, "%s: every job ended, but nodes were still up %s after the last submit and the longest job, where the replay stopped; they are billed up to then (idle %s, interval %s)\n",
@@ -223,6 +231,9 @@ func span(d time.Duration) string {
 	}
 	return d.Round(time.Second).String()
 }
+
+// number writes a count with commas between thousands: 14,421.
+func number(n int) string { return thousands(float64(n), 0) }
 
 // amount writes hours or dollars: whole above 1,000 (12,345), else to the hundredth (3.90).
 func amount(v float64) string {

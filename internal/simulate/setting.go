@@ -63,6 +63,9 @@ func (s *Setting) Set(key, value string) error {
 	var err error
 	switch strings.ToLower(strings.TrimSpace(key)) {
 	case "name":
+		if v == "" {
+			return fmt.Errorf("name is empty; write name=LABEL")
+		}
 		s.Name = v
 	case "size":
 		size, ok := trainyard.LookupSize(trainyard.BuiltinSizes, v)
@@ -127,6 +130,9 @@ func (s *Setting) Apply(list string) error {
 			return err
 		}
 	}
+	if seen["tier"] && s.Tier == trainyard.Dedicated && !seen["preemption-rate"] {
+		s.PreemptionRate = 0 // a dedicated row beside low-priority ones: dedicated nodes are not preempted
+	}
 	return nil
 }
 
@@ -145,14 +151,17 @@ func (s Setting) Validate() error {
 	case s.Boot < 0:
 		return fmt.Errorf("boot %s: must be 0 or more", s.Boot)
 	case s.BootTimeout <= s.Boot:
-		return fmt.Errorf("boot %s is not shorter than boot-timeout %s: the server releases a node whose agent has not registered by its boot timeout, so no node would ever come up; lower boot or raise boot-timeout (e.g. boot-timeout=%s)",
+		return fmt.Errorf("boot %s is not shorter than boot-timeout %s: the server releases a node whose agent has not registered by its boot timeout, so no node would ever come up; lower boot or raise boot-timeout (to %s, say)",
 			s.Boot, s.BootTimeout, max(2*s.Boot, s.Boot+time.Minute))
 	case s.MaxRetries < 0:
 		return fmt.Errorf("max-retries %d: must be 0 or more", s.MaxRetries)
 	case s.Interval <= 0:
 		return fmt.Errorf("interval %s: must be more than 0", s.Interval)
 	case s.PreemptionRate > 0 && s.Tier != trainyard.LowPriority:
-		return fmt.Errorf("preemption-rate %g/h applies to tier low_priority only: dedicated nodes are not preempted; set tier low_priority, or preemption-rate=0 in a dedicated --compare row", s.PreemptionRate)
+		return fmt.Errorf("preemption-rate %.4g/h applies to tier low_priority only: dedicated nodes are not preempted; set tier to low_priority, or leave preemption-rate out", s.PreemptionRate)
+	case s.PreemptionRate*s.Boot.Hours() >= 1:
+		return fmt.Errorf("preemption-rate %.4g/h: a node would live %s on average, no longer than the %s it takes to boot, so almost none would come up and the replay would only relaunch nodes; lower preemption-rate below %.4g/h or boot",
+			s.PreemptionRate, time.Duration(float64(time.Hour)/s.PreemptionRate).Round(time.Second), s.Boot, 1/s.Boot.Hours())
 	case s.Tier == trainyard.LowPriority && !s.Size.LowPriorityCapable:
 		return fmt.Errorf("size %s has no low_priority tier; use tier dedicated", s.Size.Name)
 	}
@@ -166,7 +175,7 @@ func (s Setting) Check(t Trace) error {
 		return err
 	}
 	if t.Format == Philly && s.Size.GPUs == 0 {
-		return fmt.Errorf("size %s has no GPUs, and a Philly trace counts GPUs per job; choose a GPU size (e.g. size STANDARD_NC24, 4 GPUs), or replay a submit,duration,nodes trace", s.Size.Name)
+		return fmt.Errorf("size %s has no GPUs, and a Philly trace counts GPUs per job; choose a GPU size (STANDARD_NC24, say, of 4 GPUs), or replay a submit,duration,nodes trace", s.Size.Name)
 	}
 	narrowest := 0
 	for _, j := range t.Jobs {
@@ -196,15 +205,25 @@ func (s Setting) Policy() autoscale.Policy {
 // Describe says the setting in one line, e.g. "STANDARD_NC24, 0 to 50 nodes, idle 2m0s,
 // boot 3m0s, dedicated at $3.60 a node-hour"; the server's timings where they are not its own.
 func (s Setting) Describe() string {
-	d := fmt.Sprintf("%s, %d to %d nodes, idle %s, boot %s, %s at $%.2f a node-hour", s.Size.Name, s.Min, s.Max, s.Idle, s.Boot,
-		s.Tier, s.Size.HourlyPrice(s.Tier))
+	d := fmt.Sprintf("%s, %d to %d nodes, idle %s, boot %s, %s at $%s a node-hour", s.Size.Name, s.Min, s.Max, s.Idle, s.Boot,
+		s.Tier, dollars(s.Size.HourlyPrice(s.Tier)))
 	if s.Tier == trainyard.LowPriority {
-		d += fmt.Sprintf(" (preemption %g per node-hour, seed %d, %d retries)", s.PreemptionRate, s.Seed, s.MaxRetries)
+		d += fmt.Sprintf(" (preemption %.4g per node-hour, seed %d, %d retries)", s.PreemptionRate, s.Seed, s.MaxRetries)
 	}
 	if def := DefaultSetting(); s.BootTimeout != def.BootTimeout || s.Interval != def.Interval {
 		d += fmt.Sprintf(", boot-timeout %s, interval %s", s.BootTimeout, s.Interval)
 	}
 	return d
+}
+
+// dollars writes a price to four significant digits and at least cents: 3.60, 0.293, 0.0292.
+func dollars(p float64) string {
+	d := strconv.FormatFloat(p, 'g', 4, 64)
+	whole, cents, _ := strings.Cut(d, ".")
+	if strings.ContainsAny(d, "e") || len(cents) >= 2 {
+		return d
+	}
+	return whole + "." + (cents + "00")[:2]
 }
 
 func whole(key, v string) (int, error) {
@@ -219,15 +238,23 @@ func whole(key, v string) (int, error) {
 }
 
 // duration reads a number of seconds (120), a Go duration (120s, 30m, 1h30m), a number of
-// days (2d) or an ISO-8601 duration as compute YAMLs write idle times (PT30M, P1DT12H).
+// days (2d, 1d12h) or an ISO-8601 duration as compute YAMLs write idle times (PT30M, P1DT12H).
 func duration(key, v string) (time.Duration, error) {
 	bad := fmt.Errorf("%s %q: want seconds (120), a duration like 120s, 30m, 1h30m or 2d, or ISO-8601 like PT30M, under a century", key, v)
-	if days, ok := strings.CutSuffix(v, "d"); ok {
+	if days, rest, ok := strings.Cut(strings.ToLower(v), "d"); ok && !strings.HasPrefix(strings.ToUpper(v), "P") {
 		f, err := strconv.ParseFloat(days, 64)
 		if err != nil || !(math.Abs(f) < 100*365) {
 			return 0, bad
 		}
-		return time.Duration(f * float64(24*time.Hour)), nil
+		d := time.Duration(f * float64(24*time.Hour))
+		if rest != "" { // 1d12h
+			more, err := time.ParseDuration(rest)
+			if err != nil || more < 0 {
+				return 0, bad
+			}
+			d += more
+		}
+		return d, nil
 	}
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
 		if !(math.Abs(f) < 100*365*24*3600) { // NaN, infinite, or beyond a century

@@ -297,6 +297,8 @@ func TestSettingApply(t *testing.T) {
 		"idle=NaN":                 `idle "NaN": want seconds (120), a duration`,
 		"idle=1s,IDLE=2s":          `idle is given twice; give each key once`,
 		" , ":                      `no key=value changes`,
+		"name=":                    `name is empty; write name=LABEL`,
+		"idle=1dsoon":              `idle "1dsoon": want seconds (120)`,
 	} {
 		s := DefaultSetting()
 		if err := s.Apply(in); err == nil || !strings.Contains(err.Error(), msg) {
@@ -319,6 +321,8 @@ func TestSettingForms(t *testing.T) {
 		{"idle=pt120s", func(s Setting) any { return s.Idle }, 2 * time.Minute},
 		{"idle=P1DT12H", func(s Setting) any { return s.Idle }, 36 * time.Hour},
 		{"idle=P1W", func(s Setting) any { return s.Idle }, 7 * 24 * time.Hour},
+		{"idle=2D", func(s Setting) any { return s.Idle }, 48 * time.Hour},
+		{"idle=1d12h", func(s Setting) any { return s.Idle }, 36 * time.Hour},
 		{"preemption-rate=0.05", func(s Setting) any { return s.PreemptionRate }, 0.05},
 		{"preemption-rate=0.05/hour", func(s Setting) any { return s.PreemptionRate }, 0.05},
 		{"preemption-rate=12/d", func(s Setting) any { return s.PreemptionRate }, 0.5},
@@ -356,6 +360,35 @@ func TestReportSaysWorkDone(t *testing.T) {
 	}
 	if strings.Contains(out, "max=6: finished") {
 		t.Errorf("the row that did all the work has a note:\n%s", out)
+	}
+}
+
+// Sums of many jobs' hours round: a replay that finished every job says 100%, with no note;
+// one that finished none says so, not a price per finished node-hour divided by zero.
+func TestReportDoneEdges(t *testing.T) {
+	s := setting(t, "")
+	all := Result{Setting: s, WorkHours: 1.0000000000002, DoneHours: 1}
+	none := Result{Setting: s, WorkHours: 2, Cost: 7.2}
+	none.Setting.Name = "none"
+	var b strings.Builder
+	WriteTable(&b, []Result{all, none})
+	out := b.String()
+	for _, w := range []string{" 100% ", " 0.0% ", "none: none of the trace's work finished (2.00 node-hours); $7.20 spent for nothing"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("table lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "per finished node-hour") {
+		t.Errorf("table prices a finished node-hour:\n%s", out)
+	}
+}
+
+// Prices show the digits the cost is computed with, and at least cents.
+func TestDollars(t *testing.T) {
+	for p, want := range map[float64]string{3.6: "3.60", 0.293: "0.293", 0.146 * 0.2: "0.0292", 0.526 * 0.2: "0.1052", 12.24: "12.24", 1: "1.00"} {
+		if got := dollars(p); got != want {
+			t.Errorf("dollars(%v) = %q, want %q", p, got, want)
+		}
 	}
 }
 

@@ -97,6 +97,7 @@ func ReadTrace(r io.Reader) (Trace, error) {
 	cr.ReuseRecord = true
 	cr.LazyQuotes = true
 	header, err := cr.Read()
+	header = slices.Clone(header) // the reader reuses its record
 	if errors.Is(err, io.EOF) {
 		return Trace{}, errors.New("line 1: the trace is empty; want a header line, timestamp,duration,num_gpus,gpu_time,cluster (Philly) or submit,duration,nodes")
 	}
@@ -123,6 +124,10 @@ func ReadTrace(r io.Reader) (Trace, error) {
 		}
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // a blank line
+		}
+		if slices.EqualFunc(rec, header, func(a, b string) bool { return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b)) }) {
+			t.Skipped = append(t.Skipped, Skip{line, "the header again, as where two traces were joined; only the first line is a header"})
+			continue
 		}
 		if len(rec) != len(header) {
 			t.Skipped = append(t.Skipped, Skip{line, fmt.Sprintf("%d fields, but the header has %d", len(rec), len(header))})
@@ -233,13 +238,32 @@ func count(name, v string) (int, string) {
 	return int(f), ""
 }
 
-// relative makes Philly's wall-clock submit times relative to the first.
+// relative makes Philly's wall-clock submit times relative to the first. A row more than
+// half a century from the trace's median time is a slip (a year typed 2917), and is skipped:
+// it would stretch the replay over centuries of empty time.
 func relative(t *Trace, wall []time.Time) {
 	if len(wall) == 0 {
 		return
 	}
-	t.Start = slices.MinFunc(wall, func(a, b time.Time) int { return a.Compare(b) })
+	sorted := slices.SortedFunc(slices.Values(wall), time.Time.Compare)
+	median := sorted[len(sorted)/2]
+	from, to := median.AddDate(-50, 0, 0), median.AddDate(50, 0, 0)
+	jobs, times := t.Jobs[:0], wall[:0]
+	for i, j := range t.Jobs {
+		if wall[i].Before(from) || wall[i].After(to) {
+			t.Skipped = append(t.Skipped, Skip{j.Line, fmt.Sprintf("timestamp %s: more than 50 years from the trace's other jobs (median %s)",
+				wall[i].Format(phillyLayout), median.Format("2006-01-02"))})
+			continue
+		}
+		jobs, times = append(jobs, j), append(times, wall[i])
+	}
+	t.Jobs = jobs
+	slices.SortFunc(t.Skipped, func(a, b Skip) int { return cmp.Compare(a.Line, b.Line) })
+	if len(times) == 0 {
+		return
+	}
+	t.Start = slices.MinFunc(times, time.Time.Compare)
 	for i := range t.Jobs {
-		t.Jobs[i].Submit = wall[i].Sub(t.Start)
+		t.Jobs[i].Submit = times[i].Sub(t.Start)
 	}
 }

@@ -56,6 +56,27 @@ func TestReadTrace(t *testing.T) {
 				}},
 		},
 		{
+			name: "philly timestamps far from the others are slips, skipped",
+			in: "timestamp,duration,num_gpus,gpu_time,cluster\n" +
+				"2017-10-09 06:13:03,60,1,60,x\n" +
+				"2917-10-09 06:13:03,60,1,60,x\n" +
+				"0001-01-01 00:00:00,60,1,60,x\n" +
+				"2017-10-09 06:14:03,60,1,60,x\n",
+			want: Trace{Format: Philly, Start: start, Jobs: []Job{
+				{Line: 2, Duration: time.Minute, GPUs: 1},
+				{Line: 5, Submit: time.Minute, Duration: time.Minute, GPUs: 1},
+			}, Skipped: []Skip{
+				{3, "timestamp 2917-10-09 06:13:03: more than 50 years from the trace's other jobs (median 2017-10-09)"},
+				{4, "timestamp 0001-01-01 00:00:00: more than 50 years from the trace's other jobs (median 2017-10-09)"},
+			}},
+		},
+		{
+			name: "a second header, where traces were joined, is named as one",
+			in:   "submit,duration,nodes\n0,60,1\nSubmit,duration,nodes\n5,60,1\n",
+			want: Trace{Format: Nodes, Jobs: []Job{{Line: 2, Duration: time.Minute, Nodes: 1}, {Line: 4, Submit: 5 * time.Second, Duration: time.Minute, Nodes: 1}},
+				Skipped: []Skip{{3, "the header again, as where two traces were joined; only the first line is a header"}}},
+		},
+		{
 			name: "nodes format, any column order, blank lines ignored",
 			in:   "nodes,submit,duration\n2,30,3600\n\n1,0,60.25\n",
 			want: Trace{Format: Nodes, Jobs: []Job{
