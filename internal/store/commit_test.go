@@ -151,6 +151,10 @@ func TestPreparedWrites(t *testing.T) {
 	if err := db.CreateWorkspace(ctx, "first"); err != nil {
 		t.Fatal(err)
 	}
+	// The committer prepares after answering; the next write it takes waits for that.
+	if _, err := db.exec(ctx, `UPDATE workspaces SET created_at = created_at WHERE name = ?`, "none"); err != nil {
+		t.Fatal(err)
+	}
 	if db.wstmts.get(insert) == nil {
 		t.Fatalf("the insert was not prepared after its commit")
 	}
