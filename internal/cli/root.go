@@ -65,6 +65,13 @@ targets, submit training jobs to them, stream their logs and metrics, and get th
 	pf.StringVar(&g.token, "token", "", "bearer token (default: $TRAINYARD_TOKEN, the config file, or the local server's admin token)")
 	pf.StringVarP(&g.workspace, "workspace", "w", "", "workspace (default: $TRAINYARD_WORKSPACE, the config file, or \"default\")")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format of read commands: table, json or yaml")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		switch g.output { // before the command acts: a create or a replay, not only its answer
+		case "table", "", "json", "yaml":
+			return nil
+		}
+		return UsageError{fmt.Errorf("--output %q: choose table, json or yaml", g.output)}
+	}
 	root.AddCommand(programs...)
 	root.AddCommand(newComputeCmd(g), newComputeTargetCmd(g), newEnvironmentCmd(g), newJobCmd(g), newNodeCmd(g), newOperationCmd(g), newQuotaCmd(g), newSimulateCmd(g), newWorkspaceCmd(g))
 	usageArgs(root)

@@ -92,8 +92,10 @@ As on the server, the autoscaler passes on every submit, node registration and j
 every --interval besides; an idle node takes work at once; a job wanting more nodes than --max
 is refused and listed. Quotas are not replayed. The replay ends when the last job has ended
 and the cluster has scaled back to --min (nothing is preempted after the last job), or 30
-days after the last submit and the longest job, with the jobs not ended by then counted. The
-oracle counts every replayed job, so a setting that lost jobs may bill less.`,
+days after the last submit and the longest job, or when jobs have waited a day with none
+running (the oldest one's nodes are preempted faster than they all come up), with the jobs
+not ended by then counted. The oracle counts every replayed job, so a setting that lost jobs
+may bill less. A setting has at most 100,000 nodes.`,
 		Example: `  trainyard simulate jobs.csv --size STANDARD_D2_V2 --max 8
   trainyard simulate philly_jobs.csv --size STANDARD_NC24 --max 400 \
       --compare idle=120s --compare idle=1800s --plot philly.svg

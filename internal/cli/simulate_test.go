@@ -145,4 +145,10 @@ func TestSimulateJSON(t *testing.T) {
 	if !strings.Contains(stderr, "1 row skipped") {
 		t.Errorf("stderr lacks the trace summary:\n%s", stderr)
 	}
+	// A format that is not one is refused before the replay, which writes nothing.
+	svg := filepath.Join(t.TempDir(), "p.svg")
+	code, stdout, stderr = run(t, "-o", "csv", "simulate", jobs, "--plot", svg)
+	if _, err := os.Stat(svg); code != 2 || stdout != "" || !strings.Contains(stderr, `--output "csv": choose table, json or yaml`) || err == nil {
+		t.Errorf("-o csv: exit code %d, stdout %q, stderr %q, plot written: %v; want a refusal before anything is replayed or written", code, stdout, stderr, err == nil)
+	}
 }

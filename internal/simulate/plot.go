@@ -43,7 +43,9 @@ func Plot(w io.Writer, title string, results []Result) error {
 	for _, r := range results {
 		end = max(end, r.End)
 	}
-	end = max(end, time.Second)
+	// The time axis runs a little past the last change, so that the cluster's last step down
+	// has columns of its own.
+	end = max(end+end/50, time.Second)
 	height := marginTop + 2*plotHeight + panelGap + 65 + legendRow*len(results)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
@@ -77,8 +79,11 @@ func Plot(w io.Writer, title string, results []Result) error {
 	for j, r := range results {
 		y := legendTop + j*legendRow
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" %s stroke-width="3"/>`+"\n", marginLeft, y-4, marginLeft+24, y-4, stroke(j))
-		fmt.Fprintf(&b, `<text x="%d" y="%d">%s: %s</text>`+"\n", marginLeft+32, y,
-			html.EscapeString(r.Setting.Name), html.EscapeString(r.Setting.Describe()))
+		legend := []rune(r.Setting.Name + ": " + r.Setting.Describe())
+		if len(legend) > 150 { // what fits the width at 12 px
+			legend = append(legend[:149], '…')
+		}
+		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", marginLeft+32, y, html.EscapeString(string(legend)))
 	}
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
@@ -107,7 +112,7 @@ func axes(b *strings.Builder, top int, label string, step, ymax int, end time.Du
 	fmt.Fprintf(b, `<text x="%d" y="%d">%s</text>`+"\n", marginLeft, top-8, html.EscapeString(label))
 	fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#444"/>`+"\n", marginLeft, top, plotWidth, plotHeight)
 	for v := 0; v <= ymax; v += step {
-		y := top + plotHeight - plotHeight*v/ymax
+		y := top + plotHeight - int(float64(v)/float64(ymax)*(1-headroom)*plotHeight)
 		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#ddd"/>`+"\n", marginLeft, y, marginLeft+plotWidth, y)
 		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", marginLeft-6, y+4, thousands(float64(v), 0))
 	}
@@ -131,18 +136,22 @@ func axes(b *strings.Builder, top int, label string, step, ymax int, end time.Du
 func line(b *strings.Builder, top int, cols []int, ymax int, stroke string) {
 	fmt.Fprintf(b, `<polyline fill="none" %s stroke-width="1.5" points="`, stroke)
 	for c, v := range cols {
-		y := float64(top+plotHeight) - float64(v)/float64(ymax)*plotHeight
+		y := float64(top+plotHeight) - float64(v)/float64(ymax)*(1-headroom)*plotHeight
 		fmt.Fprintf(b, "%d,%.1f ", marginLeft+c, y)
 	}
 	b.WriteString(`"/>` + "\n")
 }
 
-// valueTicks is the step between a panel's value ticks, whole and nice, and the top of its
-// scale: two to five steps, the top above peak so that a line at its peak clears the frame.
+// valueTicks is the step between a panel's value ticks, whole and nice, and the last tick:
+// one to four steps, the last at or above peak.
 func valueTicks(peak int) (step, top int) {
 	step = niceCeil((peak + 3) / 4)
-	return step, (peak/step + 1) * step
+	return step, (peak + step - 1) / step * step
 }
+
+// headroom is the share of a panel's height above its last tick, so that a line at its peak
+// clears the frame.
+const headroom = 0.08
 
 // niceCeil is the least of 1, 2 or 5 times a power of ten that is at least n.
 func niceCeil(n int) int {

@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"encoding/xml"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -40,6 +41,12 @@ func TestPlot(t *testing.T) {
 			lines++
 		}
 	}
+	// The nodes line ends at 0: the cluster scaled down at the replay's end, and the axis
+	// runs past it so that the step down shows.
+	pts := strings.Fields(strings.SplitN(strings.SplitN(b.String(), `points="`, 2)[1], `"`, 2)[0])
+	if last, want := pts[len(pts)-1], fmt.Sprintf("%d,%d.0", marginLeft+plotWidth, marginTop+plotHeight); last != want {
+		t.Errorf("the nodes line ends at %s, want %s: no nodes", last, want)
+	}
 	if lines != 4 {
 		t.Errorf("Plot drew %d lines, want 4: nodes and queue for each of 2 settings", lines)
 	}
@@ -64,12 +71,11 @@ func TestColumns(t *testing.T) {
 	}
 }
 
-// Value ticks are whole numbers, two to five of them past zero, and the top of the scale lies
-// above the peak, so a line at its peak is not hidden by the frame.
+// Value ticks are whole numbers, one to four of them past zero, the last at or above the peak.
 func TestValueTicks(t *testing.T) {
 	for _, tt := range []struct{ peak, step, top int }{
-		{1, 1, 2}, {3, 1, 4}, {4, 1, 5}, {5, 2, 6}, {8, 2, 10}, {9, 5, 10}, {10, 5, 15},
-		{19, 5, 20}, {20, 5, 25}, {400, 100, 500}, {401, 200, 600}, {82247, 50000, 100000},
+		{1, 1, 1}, {3, 1, 3}, {4, 1, 4}, {5, 2, 6}, {8, 2, 8}, {9, 5, 10}, {10, 5, 10},
+		{19, 5, 20}, {20, 5, 20}, {400, 100, 400}, {401, 200, 600}, {82247, 50000, 100000}, {100000, 50000, 100000},
 	} {
 		if step, top := valueTicks(tt.peak); step != tt.step || top != tt.top {
 			t.Errorf("valueTicks(%d) = %d, %d; want step %d, top %d", tt.peak, step, top, tt.step, tt.top)

@@ -40,8 +40,13 @@ type Result struct {
 	// Stopped says it stopped there, jobs left or not.
 	Unfinished int
 	Stopped    bool
-	LostHours  float64 // node-hours of work thrown away by those restarts
-	Cost       float64 // NodeHours at the size's hourly price on the tier, USD
+	// Stalled, when StalledOn is not 0, is when jobs began to wait with none running, a Stall
+	// before the replay stopped; StalledOn is the trace line of the oldest waiting job, and
+	// StalledNodes the nodes it wants together.
+	Stalled                 time.Duration
+	StalledOn, StalledNodes int
+	LostHours               float64 // node-hours of work thrown away by those restarts
+	Cost                    float64 // NodeHours at the size's hourly price on the tier, USD
 
 	End       time.Duration // when the last job had ended and the cluster settled
 	Decisions int           // autoscale.Decide calls
@@ -87,7 +92,30 @@ func (r Result) done() string {
 	if r.finishedAll() {
 		return "100%"
 	}
-	return fmt.Sprintf("%.1f%%", min(99.9, 100*r.DoneHours/r.WorkHours))
+	pct := 100 * r.DoneHours / r.WorkHours
+	if pct < 0.1 && r.DoneHours > 0 {
+		return "<0.1%"
+	}
+	return fmt.Sprintf("%.1f%%", min(99.9, pct))
+}
+
+// preemptionHint says why nodes preempted this often run little: on average one of a job's
+// nodes nodes is lost before they have all booted.
+func (r Result) preemptionHint(w io.Writer, nodes int) {
+	s := r.Setting
+	if s.Tier != trainyard.LowPriority || s.PreemptionRate <= 0 {
+		return
+	}
+	life := time.Duration(float64(time.Hour) / (s.PreemptionRate * float64(nodes)))
+	if life >= 2*s.Boot {
+		return
+	}
+	of := "a node lives"
+	if nodes > 1 {
+		of = fmt.Sprintf("one of %s nodes is lost every", number(nodes))
+	}
+	fmt.Fprintf(w, "  at %.4g preemptions per node-hour %s %s on average, and a node takes %s to boot: most are preempted before they run anything; lower preemption-rate or boot\n",
+		s.PreemptionRate, of, life.Round(time.Second), s.Boot)
 }
 
 // percentile is the nearest-rank percentile p of sorted values; 0 for none.
@@ -103,6 +131,12 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 type Row struct {
 	Setting     string  `json:"setting"`
 	Describe    string  `json:"describe"`
+	Size        string  `json:"size"`
+	Tier        string  `json:"tier"`
+	Min         int     `json:"min"`
+	Max         int     `json:"max"`
+	IdleSeconds float64 `json:"idleSeconds"`
+	Price       float64 `json:"pricePerNodeHour"`
 	Jobs        int     `json:"jobs"`
 	Refused     int     `json:"refused"`
 	NodeHours   float64 `json:"nodeHours"`
@@ -120,7 +154,8 @@ type Row struct {
 	Restarted   int     `json:"restarts"`
 	Failed      int     `json:"lostJobs"`
 	Unfinished  int     `json:"unfinishedJobs"`
-	Stopped     bool    `json:"stoppedAtHorizon"`
+	Stopped     bool    `json:"stopped"`                 // at the horizon, or stalled
+	StalledOn   int     `json:"stalledOnLine,omitempty"` // the oldest waiting job, when no job ran for a day
 	RefusedRows []Skip  `json:"refusedRows,omitempty"`
 	SkippedRows []Skip  `json:"skippedRows,omitempty"` // the trace's, the same in every row
 	LostHours   float64 `json:"lostNodeHours"`
@@ -133,7 +168,9 @@ type Row struct {
 
 // Row is r as JSON shows it.
 func (r Result) Row() Row {
-	return Row{Setting: r.Setting.Name, Describe: r.Setting.Describe(), Jobs: r.Jobs, Refused: len(r.Refused),
+	s := r.Setting
+	return Row{Setting: s.Name, Describe: s.Describe(), Size: s.Size.Name, Tier: string(s.Tier), Min: s.Min, Max: s.Max,
+		IdleSeconds: s.Idle.Seconds(), Price: s.Size.HourlyPrice(s.Tier), Jobs: r.Jobs, Refused: len(r.Refused), StalledOn: r.StalledOn,
 		NodeHours: r.NodeHours, BusyHours: r.BusyHours, IdleHours: r.IdleHours, BootHours: r.BootHours, OracleHours: r.OracleHours,
 		WorkHours: r.WorkHours, DoneHours: r.DoneHours, Stopped: r.Stopped, RefusedRows: r.Refused,
 		WaitP50: r.WaitP50.Seconds(), WaitP95: r.WaitP95.Seconds(), WaitP99: r.WaitP99.Seconds(), WaitMax: r.WaitMax.Seconds(),
@@ -176,15 +213,16 @@ func WriteTable(w io.Writer, results []Result) {
 			fmt.Fprintf(w, "%s: every job ended, but nodes were still up %s after the last submit and the longest job, where the replay stopped; they are billed up to then (idle %s, interval %s)\n",
 				r.Setting.Name, span(Horizon), r.Setting.Idle, r.Setting.Interval)
 		}
-		if r.Unfinished > 0 {
+		switch {
+		case r.StalledOn != 0:
+			fmt.Fprintf(w, "%s: from %s after the first submit, jobs waited and none ran for a day, where the replay stopped with %s not ended; waits count up to then. "+
+				"The oldest waiting job (line %d) wants %s nodes together, and no younger job overtakes it\n",
+				r.Setting.Name, span(r.Stalled), plural(r.Unfinished, "job"), r.StalledOn, number(r.StalledNodes))
+			r.preemptionHint(w, r.StalledNodes)
+		case r.Unfinished > 0:
 			fmt.Fprintf(w, "%s: %s had not ended %s after the last submit and the longest job, where the replay stopped; waits count up to then\n",
 				r.Setting.Name, plural(r.Unfinished, "job"), span(Horizon))
-			if s := r.Setting; s.Tier == trainyard.LowPriority && s.PreemptionRate > 0 {
-				if life := time.Duration(float64(time.Hour) / s.PreemptionRate); life < 2*s.Boot {
-					fmt.Fprintf(w, "  at %g preemptions per node-hour a node lives %s on average, and takes %s to boot: most are preempted before they run anything; lower preemption-rate or boot\n",
-						s.PreemptionRate, life.Round(time.Second), s.Boot)
-				}
-			}
+			r.preemptionHint(w, 1)
 		}
 		if len(r.Refused) > 0 {
 			fmt.Fprintf(w, "%s: %s not replayed: wanting more nodes than max %d, as the server refuses at submit\n",

@@ -42,6 +42,10 @@ type Setting struct {
 	Interval   time.Duration // between autoscaler passes that nothing kicked
 }
 
+// MaxNodes is the most nodes a setting's cluster may have: a million-node row took 3 GB and
+// seconds a step.
+const MaxNodes = 100_000
+
 // DefaultMaxRetries is how often a preempted job restarts before it is lost.
 const DefaultMaxRetries = 3
 
@@ -142,6 +146,8 @@ func (s Setting) Validate() error {
 	switch {
 	case s.Max < 1:
 		return fmt.Errorf("max %d: must be 1 or more, or no job can ever start", s.Max)
+	case s.Max > MaxNodes:
+		return fmt.Errorf("max %d: a replay holds at most %d nodes (each is kept in memory, about 3 KB, and every pass reads them all); lower max", s.Max, MaxNodes)
 	case s.Min < 0:
 		return fmt.Errorf("min %d: must be 0 or more", s.Min)
 	case s.Min > s.Max:

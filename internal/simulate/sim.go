@@ -88,6 +88,11 @@ type run struct {
 // before it stops with jobs unfinished.
 const Horizon = 30 * 24 * time.Hour
 
+// Stall is how long a replay goes on while jobs wait and none runs before it stops: the
+// oldest waiting job's nodes are preempted faster than they all come up, and, no younger job
+// overtaking it, nothing would ever run again. The report calls it a day.
+const Stall = 24 * time.Hour
+
 type sim struct {
 	ctx    context.Context // nil never ends
 	set    Setting
@@ -106,6 +111,10 @@ type sim struct {
 	active   int            // machines billed now
 	launched int
 	left     int // jobs not done
+	running  int // jobs placed and not ended
+
+	// stalledSince is when jobs last began to wait with none running, or none.
+	stalledSince time.Duration
 
 	now        time.Duration
 	horizon    time.Duration // where the replay stops, ended or not
@@ -127,7 +136,7 @@ type sim struct {
 const none = time.Duration(-1)
 
 func newSim(t Trace, s Setting, ctl control, o Options) *sim {
-	r := &sim{set: s, policy: s.Policy(), ctl: ctl, opts: o, trace: t.Jobs, runs: make([]run, len(t.Jobs)),
+	r := &sim{set: s, policy: s.Policy(), ctl: ctl, opts: o, trace: t.Jobs, runs: make([]run, len(t.Jobs)), stalledSince: none,
 		rng: rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15)), index: map[string]int{}}
 	r.res.Setting = s
 	var longest time.Duration
@@ -168,8 +177,8 @@ func (r *sim) run() error {
 		if !ok {
 			break
 		}
-		if at > r.horizon {
-			r.stop()
+		if limit := r.stopAt(); at > limit {
+			r.stop(limit)
 			break
 		}
 		r.now = at
@@ -180,6 +189,11 @@ func (r *sim) run() error {
 			r.pass()
 		}
 		r.sample()
+		if r.running > 0 || r.ctl.queued() == 0 {
+			r.stalledSince = none
+		} else if r.stalledSince == none {
+			r.stalledSince = r.now
+		}
 	}
 	r.settle()
 	return nil
@@ -272,6 +286,7 @@ func (r *sim) finish(i int) {
 	r.logf("job %d finished on %v", i+1, ru.on)
 	ru.on, ru.done = nil, true
 	r.left--
+	r.running--
 	r.res.DoneHours += hoursOf(r.trace[i].Duration) * float64(ru.nodes)
 }
 
@@ -299,6 +314,7 @@ func (r *sim) place() {
 			r.enter(m, busy)
 			m.job = i
 		}
+		r.running++
 		r.events.push(event{at: r.now + r.trace[i].Duration, kind: evFinish, job: i, attempt: ru.attempt})
 		r.logf("place job %d on %v", p.Job, p.Nodes)
 		r.changed(true)
@@ -412,6 +428,7 @@ func (r *sim) restart(i int) {
 	}
 	on := ru.on
 	ru.on, ru.broken, ru.queuedAt = nil, false, r.now
+	r.running--
 	if ru.attempt >= r.set.MaxRetries {
 		r.logf("job %d lost: a node of %v was lost, and it restarted %d times already", i+1, on, ru.attempt)
 		ru.done = true
@@ -507,36 +524,6 @@ func (r *sim) enter(m *machine, p phase) {
 		}
 	}
 	m.phase, m.since = p, r.now
-}
-
-// stop ends a replay at its horizon with jobs left: their waits count up to it, but for
-// those not submitted yet, and the machines are billed up to it.
-func (r *sim) stop() {
-	r.now = r.horizon
-	for n, i := range r.due {
-		ru := &r.runs[i]
-		switch {
-		case ru.done:
-			continue
-		case n >= r.next:
-			ru.unborn = true
-		case ru.on == nil:
-			ru.waited += r.now - ru.queuedAt
-		}
-		r.res.Unfinished++
-	}
-	r.lastChange, r.res.Stopped = r.now, true
-	r.logf("stopped at the horizon, %d jobs unfinished", r.res.Unfinished)
-}
-
-// settle bills the machines left, up to the last change.
-func (r *sim) settle() {
-	r.now = r.lastChange
-	for _, m := range r.machines {
-		r.enter(m, gone)
-	}
-	r.res.End = r.lastChange
-	r.res.Launched = r.launched
 }
 
 func (r *sim) sample() {

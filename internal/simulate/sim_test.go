@@ -233,6 +233,8 @@ func TestRunRefusesSettings(t *testing.T) {
 		{"size=STANDARD_D2_V2", philly, "size STANDARD_D2_V2 has no GPUs, and a Philly trace counts GPUs per job; choose a GPU size"},
 		{"boot=5m", Trace{}, "boot 5m0s is not shorter than boot-timeout 5m0s"},
 		{"min=5", Trace{}, "min 5 is above max 4"},
+		{"max=100001", Trace{}, "max 100001: a replay holds at most 100000 nodes"},
+		{"tier=low_priority,preemption-rate=20/h", Trace{}, "preemption-rate 20/h: a node would live 3m0s on average, no longer than the 3m0s it takes to boot"},
 		{"preemption-rate=0.1/h", Trace{}, "preemption-rate 0.1/h applies to tier low_priority only"},
 		{"max=2", Trace{Jobs: []Job{{Line: 2, Duration: time.Minute, Nodes: 3}, {Line: 3, Duration: time.Minute, Nodes: 5}}},
 			"max 2: every job of the trace wants more nodes together, the narrowest 3, so none would run; raise max to 3"},
@@ -450,7 +452,37 @@ func TestReplayStopsAtHorizon(t *testing.T) {
 	}
 	var b strings.Builder
 	WriteTable(&b, []Result{res})
-	for _, w := range []string{"3 jobs had not ended", "a node lives 1m0s on average, and takes 3m0s to boot"} {
+	for _, w := range []string{"3 jobs had not ended", "a node lives 1m0s on average, and a node takes 3m0s to boot"} {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("report lacks %q:\n%s", w, b.String())
+		}
+	}
+}
+
+// Jobs that wait with none running for a Stall stop the replay there, not at its horizon a
+// month on: the oldest waiting job's nodes never all come up, and no younger job overtakes it.
+// The report names that job and why.
+func TestReplayStopsWhenStalled(t *testing.T) {
+	s := setting(t, "tier=low_priority,preemption-rate=0.1")
+	tr := trace(t, "0 60 2", "3600 60 1", "200000 60 1")
+	r := newSim(tr, s, newMem(s.Target()), Options{})
+	r.preemptAfter = func() time.Duration { return time.Minute } // shorter than the 3 min boot
+	if err := r.run(); err != nil {
+		t.Fatal(err)
+	}
+	res := r.result()
+	checkHours(t, res)
+	if res.End != Stall || res.Stalled != 0 || res.StalledOn != 2 || res.StalledNodes != 2 || res.Unfinished != 3 {
+		t.Errorf("End %s, Stalled %s, StalledOn line %d of %d nodes, Unfinished %d; want the stop a day on, stalled from 0 on line 2 of 2 nodes, 3 jobs unfinished",
+			res.End, res.Stalled, res.StalledOn, res.StalledNodes, res.Unfinished)
+	}
+	if res.WaitMax != Stall || res.WaitP50 != Stall-time.Hour {
+		t.Errorf("waits max %s, p50 %s; want 24h and 23h: from each submit up to the stop", res.WaitMax, res.WaitP50)
+	}
+	var b strings.Builder
+	WriteTable(&b, []Result{res})
+	for _, w := range []string{"from 0s after the first submit, jobs waited and none ran for a day, where the replay stopped with 3 jobs not ended",
+		"The oldest waiting job (line 2) wants 2 nodes together"} {
 		if !strings.Contains(b.String(), w) {
 			t.Errorf("report lacks %q:\n%s", w, b.String())
 		}
