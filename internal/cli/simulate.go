@@ -231,7 +231,7 @@ func traceName(path string) string {
 
 // readTrace reads the trace at path, or standard input for "-".
 func readTrace(path string) (simulate.Trace, error) {
-	in := os.Stdin
+	in, name := os.Stdin, "standard input"
 	if path != "-" {
 		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 			return simulate.Trace{}, fmt.Errorf("%s is a folder; give the trace's CSV file", path)
@@ -241,11 +241,7 @@ func readTrace(path string) (simulate.Trace, error) {
 			return simulate.Trace{}, fmt.Errorf("trace: %w", err)
 		}
 		defer f.Close()
-		in = f
-	}
-	name := path
-	if path == "-" {
-		name = "standard input"
+		in, name = f, path
 	}
 	t, err := simulate.ReadTrace(in)
 	if err != nil {

@@ -112,7 +112,7 @@ func axes(b *strings.Builder, top int, label string, step, ymax int, end time.Du
 	fmt.Fprintf(b, `<text x="%d" y="%d">%s</text>`+"\n", marginLeft, top-8, html.EscapeString(label))
 	fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#444"/>`+"\n", marginLeft, top, plotWidth, plotHeight)
 	for v := 0; v <= ymax; v += step {
-		y := top + plotHeight - int(float64(v)/float64(ymax)*(1-headroom)*plotHeight)
+		y := int(yOf(top, v, ymax))
 		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#ddd"/>`+"\n", marginLeft, y, marginLeft+plotWidth, y)
 		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", marginLeft-6, y+4, thousands(float64(v), 0))
 	}
@@ -136,8 +136,7 @@ func axes(b *strings.Builder, top int, label string, step, ymax int, end time.Du
 func line(b *strings.Builder, top int, cols []int, ymax int, stroke string) {
 	fmt.Fprintf(b, `<polyline fill="none" %s stroke-width="1.5" points="`, stroke)
 	for c, v := range cols {
-		y := float64(top+plotHeight) - float64(v)/float64(ymax)*(1-headroom)*plotHeight
-		fmt.Fprintf(b, "%d,%.1f ", marginLeft+c, y)
+		fmt.Fprintf(b, "%d,%.1f ", marginLeft+c, yOf(top, v, ymax))
 	}
 	b.WriteString(`"/>` + "\n")
 }
@@ -152,6 +151,11 @@ func valueTicks(peak int) (step, top int) {
 // headroom is the share of a panel's height above its last tick, so that a line at its peak
 // clears the frame.
 const headroom = 0.08
+
+// yOf is where value v lies in the panel at top whose last tick is ymax.
+func yOf(top, v, ymax int) float64 {
+	return float64(top+plotHeight) - float64(v)/float64(ymax)*(1-headroom)*plotHeight
+}
 
 // niceCeil is the least of 1, 2 or 5 times a power of ten that is at least n.
 func niceCeil(n int) int {

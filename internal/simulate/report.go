@@ -36,8 +36,8 @@ type Result struct {
 	// nodes); DoneHours that of the jobs that completed. A setting that refused or lost jobs
 	// did less work, and its node-hours, waits and cost are of that work alone.
 	WorkHours, DoneHours float64
-	// Unfinished counts the jobs that had not ended when the replay stopped at its horizon;
-	// Stopped says it stopped there, jobs left or not.
+	// Unfinished counts the jobs that had not ended when the replay stopped, at its horizon or
+	// stalled; Stopped says it stopped so, jobs left or not.
 	Unfinished int
 	Stopped    bool
 	// Stalled, when StalledOn is not 0, is when jobs began to wait with none running, a Stall
@@ -100,7 +100,7 @@ func (r Result) done() string {
 }
 
 // preemptionHint says why nodes preempted this often run little: on average one of a job's
-// nodes nodes is lost before they have all booted.
+// nodes is lost before they have all booted.
 func (r Result) preemptionHint(w io.Writer, nodes int) {
 	s := r.Setting
 	if s.Tier != trainyard.LowPriority || s.PreemptionRate <= 0 {

@@ -226,7 +226,7 @@ func (s Setting) Describe() string {
 func dollars(p float64) string {
 	d := strconv.FormatFloat(p, 'g', 4, 64)
 	whole, cents, _ := strings.Cut(d, ".")
-	if strings.ContainsAny(d, "e") || len(cents) >= 2 {
+	if strings.Contains(d, "e") || len(cents) >= 2 {
 		return d
 	}
 	return whole + "." + (cents + "00")[:2]
@@ -247,7 +247,8 @@ func whole(key, v string) (int, error) {
 // days (2d, 1d12h) or an ISO-8601 duration as compute YAMLs write idle times (PT30M, P1DT12H).
 func duration(key, v string) (time.Duration, error) {
 	bad := fmt.Errorf("%s %q: want seconds (120), a duration like 120s, 30m, 1h30m or 2d, or ISO-8601 like PT30M, under a century", key, v)
-	if days, rest, ok := strings.Cut(strings.ToLower(v), "d"); ok && !strings.HasPrefix(strings.ToUpper(v), "P") {
+	iso := strings.HasPrefix(strings.ToUpper(v), "P")
+	if days, rest, ok := strings.Cut(strings.ToLower(v), "d"); ok && !iso {
 		f, err := strconv.ParseFloat(days, 64)
 		if err != nil || !(math.Abs(f) < 100*365) {
 			return 0, bad
@@ -268,7 +269,7 @@ func duration(key, v string) (time.Duration, error) {
 		}
 		return time.Duration(f * float64(time.Second)), nil
 	}
-	if strings.HasPrefix(strings.ToUpper(v), "P") {
+	if iso {
 		d, err := iso8601(v)
 		if err != nil || d > 100*365*24*time.Hour {
 			return 0, bad

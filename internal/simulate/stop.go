@@ -15,6 +15,7 @@ func (r *sim) stopAt() time.Duration {
 // it, but for those not submitted yet, and the machines are billed up to it.
 func (r *sim) stop(at time.Duration) {
 	r.now = at
+	stalled := at != r.horizon
 	for n, i := range r.due {
 		ru := &r.runs[i]
 		switch {
@@ -24,7 +25,7 @@ func (r *sim) stop(at time.Duration) {
 			ru.unborn = true
 		case ru.on == nil:
 			ru.waited += r.now - ru.queuedAt
-			if r.res.StalledOn == 0 {
+			if stalled && r.res.StalledOn == 0 {
 				r.res.StalledOn = r.trace[i].Line // the oldest waiting job, which all the others wait behind
 				r.res.StalledNodes = ru.nodes
 			}
@@ -32,10 +33,8 @@ func (r *sim) stop(at time.Duration) {
 		r.res.Unfinished++
 	}
 	r.lastChange, r.res.Stopped = r.now, true
-	if at != r.horizon {
+	if stalled {
 		r.res.Stalled = r.stalledSince
-	} else {
-		r.res.StalledOn, r.res.StalledNodes = 0, 0
 	}
 	r.logf("stopped, %d jobs unfinished", r.res.Unfinished)
 }
